@@ -1,0 +1,28 @@
+// --engine auto: the C tools where they are installed and able to do the job, the js engine
+// otherwise, and the js engine again when the C tools fail. The result says which one ran.
+
+import { isZpumpError } from '../errors.js';
+import { createJsBackend } from './js.js';
+import { locateTool } from './locate.js';
+import type { Backend, EngineChoice, Fallback } from './types.js';
+import { createZsyncBackend } from './zsync.js';
+
+/** Run `work` on the chosen engine; under auto, retry on js when the C tool fails. */
+export async function withEngine<T extends { fallback?: Fallback }>(
+  choice: EngineChoice,
+  tool: 'zsyncmake' | 'zsync',
+  work: (backend: Backend) => Promise<T>,
+): Promise<T> {
+  if (choice === 'js') return work(createJsBackend());
+  if (choice === 'zsync') return work(createZsyncBackend());
+  const info = await locateTool(tool);
+  if (!info.path || info.problem) return work(createJsBackend());
+  try {
+    return await work(createZsyncBackend());
+  } catch (error) {
+    // Bad input stays bad whichever engine reads it; only a failing tool is worth a retry.
+    if (isZpumpError(error) && error.code !== 'E_BACKEND') throw error;
+    const result = await work(createJsBackend());
+    return { ...result, fallback: { from: 'zsync', reason: error instanceof Error ? error.message : String(error) } };
+  }
+}

@@ -1,0 +1,46 @@
+// zsync's weak checksum (rsync's rolling sum, zsync-format.md §4) over a window of B bytes:
+//   a = Σ x[i] mod 2^16,  b = Σ (B - i)·x[i] mod 2^16.
+// Packed as one uint32 (a << 16 | b), the same 4 bytes the .zsync stores big-endian.
+// Adding prefix sums (b += a after each byte) gives Σ (B - i)·x[i] without a multiply; int32
+// wrap-around is harmless since only the low 16 bits count.
+
+export function weakSum(data: Uint8Array, start: number, end: number): number {
+  let a = 0;
+  let b = 0;
+  for (let i = start; i < end; i++) {
+    a = (a + data[i]!) | 0;
+    b = (b + a) | 0;
+  }
+  return (((a & 0xffff) << 16) | (b & 0xffff)) >>> 0;
+}
+
+/** Weak sum of data[start, end) followed by zero bytes up to blockSize (the short last block). */
+export function weakSumPadded(data: Uint8Array, start: number, end: number, blockSize: number): number {
+  let a = 0;
+  let b = 0;
+  for (let i = start; i < end; i++) {
+    a = (a + data[i]!) | 0;
+    b = (b + a) | 0;
+  }
+  // Each padding zero adds the running `a` to b once more.
+  const pad = blockSize - (end - start);
+  b = (b + Math.imul(a & 0xffff, pad & 0xffff)) | 0;
+  return (((a & 0xffff) << 16) | (b & 0xffff)) >>> 0;
+}
+
+/**
+ * Slide the window one byte: drop `out`, add `inb`. `shift` = log2(blockSize); for blocks of
+ * 64 KiB and more the shifted term vanishes mod 2^16, exactly as in zsync.
+ */
+export function rollWeakSum(sum: number, out: number, inb: number, shift: number): number {
+  const a = ((sum >>> 16) + inb - out) & 0xffff;
+  const b = ((sum & 0xffff) + a - (shift < 16 ? out << shift : 0)) & 0xffff;
+  return ((a << 16) | b) >>> 0;
+}
+
+/** The mask that keeps what a record of `rsumBytes` stores: the low bits of a, all of b. */
+export function weakMask(rsumBytes: number): number {
+  if (rsumBytes >= 4) return 0xffffffff;
+  if (rsumBytes === 3) return 0x00ffffff;
+  return 0x0000ffff;
+}

@@ -1,0 +1,219 @@
+// The .zsync control file, as zsync 0.6.2 writes and reads it (zsync-format.md §1–§6.1):
+//
+//   "Key: value\n" header lines (zsyncmake's order: zsync, Filename, MTime, Blocksize, Length,
+//   Hash-Lengths, URL..., SHA-1), one empty line, then ceil(Length/Blocksize) binary records of
+//   rsumBytes (trailing bytes of the weak sum) + checksumBytes (leading bytes of the block's MD4).
+//
+// Pure: bytes in, objects out, and back. Parsing is strict and bounded: every problem is a
+// ZpumpError naming what is wrong, checked before anything is allocated from the file's numbers.
+
+import { ZpumpError } from '../errors.js';
+import { blockCount, isPowerOfTwo, type HashLengths } from './hash-lengths.js';
+import { formatMTime, parseMTime } from './mtime.js';
+
+export interface GzipInside {
+  zUrls: string[];
+  zFilename?: string;
+  recompress?: string;
+  zMapEntries: number;
+}
+
+export interface ControlFile {
+  zsyncVersion: string;
+  filename?: string;
+  /** Seconds since the epoch (UTC). */
+  mtime?: number;
+  blockSize: number;
+  length: number;
+  hashLengths: HashLengths;
+  urls: string[];
+  /** Lowercase hex SHA-1 of the whole target; absent in files that carry none. */
+  sha1?: string;
+  /** Headers zsync would skip because `Safe:` lists them; kept for round trips. */
+  safe?: string;
+  extraHeaders: Array<[string, string]>;
+  /** Present when the file describes gzip-inside data (Z-Map2): only the C tools handle it. */
+  gzip?: GzipInside;
+  /** ceil(length / blockSize) records of hashLengths.rsumBytes + hashLengths.checksumBytes bytes. */
+  records: Uint8Array;
+}
+
+export const MAX_HEADER_BYTES = 64 * 1024;
+export const MAX_BLOCK_SIZE = 2 ** 30;
+const DEFAULT_HASH_LENGTHS: HashLengths = { seqMatches: 1, rsumBytes: 4, checksumBytes: 16 };
+const ZSYNC_VERSION = '0.6.2';
+
+const bad = (message: string, data: Record<string, unknown> = {}): ZpumpError =>
+  new ZpumpError('E_BAD_CONTROL', `bad control file: ${message}`, { data });
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+export function recordLength(h: HashLengths): number {
+  return h.rsumBytes + h.checksumBytes;
+}
+
+/** Serialise exactly as zsyncmake 0.6.2 does (header order, spelling, blank line, records). */
+export function renderControlFile(cf: ControlFile): Uint8Array {
+  if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'writing gzip-inside control files is not supported (use zsyncmake)');
+  const lines = [`zsync: ${cf.zsyncVersion}`];
+  if (cf.safe !== undefined) lines.push(`Safe: ${cf.safe}`);
+  if (cf.filename !== undefined) lines.push(`Filename: ${cf.filename}`);
+  if (cf.mtime !== undefined) lines.push(`MTime: ${formatMTime(cf.mtime)}`);
+  const h = cf.hashLengths;
+  lines.push(`Blocksize: ${cf.blockSize}`, `Length: ${cf.length}`, `Hash-Lengths: ${h.seqMatches},${h.rsumBytes},${h.checksumBytes}`);
+  for (const url of cf.urls) lines.push(`URL: ${url}`);
+  if (cf.sha1 !== undefined) lines.push(`SHA-1: ${cf.sha1}`);
+  for (const [key, value] of cf.extraHeaders) lines.push(`${key}: ${value}`);
+  const header = encoder.encode(lines.join('\n') + '\n\n');
+  const out = new Uint8Array(header.length + cf.records.length);
+  out.set(header, 0);
+  out.set(cf.records, header.length);
+  return out;
+}
+
+/** Parse and validate a .zsync file. The returned records are a view into `bytes`. */
+export function parseControlFile(bytes: Uint8Array): ControlFile {
+  const headers: Array<[string, string]> = [];
+  let pos = 0;
+  let zMapEntries: number | undefined;
+  for (let lineNo = 1; ; lineNo++) {
+    const limit = Math.min(bytes.length, MAX_HEADER_BYTES);
+    const nl = bytes.indexOf(0x0a, pos);
+    if (nl < 0 || nl >= limit) {
+      if (bytes.length === 0) throw bad('the file is empty');
+      throw bad(bytes.length <= MAX_HEADER_BYTES ? 'the header never ends (no empty line): truncated, or not a .zsync file' : `no empty line ending the header within its first ${MAX_HEADER_BYTES} bytes: not a .zsync file`);
+    }
+    if (nl === pos) {
+      pos = nl + 1;
+      break;
+    }
+    const [key, value] = splitHeaderLine(bytes.subarray(pos, nl), lineNo);
+    pos = nl + 1;
+    headers.push([key, value]);
+    if (key === 'Z-Map2') {
+      // Binary map entries follow the line directly (gzip-inside files); skip them unread.
+      zMapEntries = parseCount(value, key);
+      pos += 4 * zMapEntries;
+      if (pos > bytes.length) throw bad(`Z-Map2 announces ${zMapEntries} entries but the file ends first`);
+    }
+  }
+  return interpretHeaders(headers, bytes.subarray(pos), zMapEntries);
+}
+
+function splitHeaderLine(line: Uint8Array, lineNo: number): [string, string] {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === 0x0d || line[end - 1] === 0x20)) end--;
+  for (let i = 0; i < end; i++) {
+    const c = line[i]!;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+      throw bad(`header line ${lineNo} contains the control byte 0x${c.toString(16).padStart(2, '0')}: binary data where text was expected`, { line: lineNo });
+    }
+  }
+  let text: string;
+  try {
+    text = utf8.decode(line.subarray(0, end));
+  } catch {
+    throw bad(`header line ${lineNo} is not valid UTF-8 text`, { line: lineNo });
+  }
+  const colon = text.indexOf(': ');
+  if (colon <= 0) {
+    const shown = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+    throw bad(lineNo === 1 ? `not a zsync control file (first line: ${JSON.stringify(shown)})` : `header line ${lineNo} is not "Key: value": ${JSON.stringify(shown)}`, { line: lineNo });
+  }
+  return [text.slice(0, colon), text.slice(colon + 2)];
+}
+
+function parseCount(value: string, key: string): number {
+  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) throw bad(`${key} must be a whole number of bytes, got ${JSON.stringify(value)}`, { header: key });
+  return Number(value);
+}
+
+function parseHashLengths(value: string): HashLengths {
+  const m = /^(\d+),(\d+),(\d+)$/.exec(value);
+  if (!m) throw bad(`Hash-Lengths must be "seq,rsum,strong", got ${JSON.stringify(value)}`);
+  const [seq, rsum, strong] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (seq < 1 || seq > 2) throw bad(`Hash-Lengths: sequence matches must be 1 or 2, got ${seq}`);
+  if (rsum < 1 || rsum > 4) throw bad(`Hash-Lengths: weak checksum bytes must be 1..4, got ${rsum}`);
+  if (strong < 3 || strong > 16) throw bad(`Hash-Lengths: strong checksum bytes must be 3..16, got ${strong}`);
+  return { seqMatches: seq as 1 | 2, rsumBytes: rsum, checksumBytes: strong };
+}
+
+function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array, zMapEntries: number | undefined): ControlFile {
+  let zsyncVersion: string | undefined;
+  let filename: string | undefined;
+  let mtime: number | undefined;
+  let blockSize: number | undefined;
+  let length: number | undefined;
+  let hashLengths = DEFAULT_HASH_LENGTHS;
+  let sha1: string | undefined;
+  let safe: string | undefined;
+  const urls: string[] = [];
+  const zUrls: string[] = [];
+  let zFilename: string | undefined;
+  let recompress: string | undefined;
+  const extraHeaders: Array<[string, string]> = [];
+
+  for (const [key, value] of headers) {
+    switch (key) {
+      case 'zsync':
+        if (value === '0.0.4') throw bad('zsync 0.0.4 control files are not supported');
+        zsyncVersion = value;
+        break;
+      case 'Min-Version':
+        if (value > ZSYNC_VERSION) throw new ZpumpError('E_UNSUPPORTED', `control file needs zsync ${value} or newer (Min-Version); zpump reads the 0.6.2 format`);
+        extraHeaders.push([key, value]);
+        break;
+      case 'Filename': filename = value; break;
+      case 'Z-Filename': zFilename = value; break;
+      case 'MTime':
+        mtime = parseMTime(value);
+        if (mtime === undefined) throw bad(`MTime is not an RFC 2822 date: ${JSON.stringify(value)}`);
+        break;
+      case 'Blocksize':
+        blockSize = parseCount(value, key);
+        if (!isPowerOfTwo(blockSize) || blockSize > MAX_BLOCK_SIZE) throw bad(`Blocksize must be a power of two up to ${MAX_BLOCK_SIZE}, got ${value}`);
+        break;
+      case 'Length': length = parseCount(value, key); break;
+      case 'Hash-Lengths': hashLengths = parseHashLengths(value); break;
+      case 'URL': urls.push(value); break;
+      case 'Z-URL': zUrls.push(value); break;
+      case 'SHA-1':
+        if (!/^[0-9a-fA-F]{40}$/.test(value)) throw bad(`SHA-1 must be 40 hex digits, got ${JSON.stringify(value)}`);
+        sha1 = value.toLowerCase();
+        break;
+      case 'Safe': safe = value; break;
+      case 'Recompress': recompress = value; break;
+      case 'Z-Map2': break;
+      default:
+        // zsync 0.6.2 refuses unknown headers unless an earlier Safe: names them; so do we.
+        if (safe === undefined || !safe.includes(key)) {
+          throw new ZpumpError('E_UNSUPPORTED', `control file has the header "${key}", which zsync 0.6.2 does not know and Safe: does not cover; it was made by a newer zsync`, { data: { header: key } });
+        }
+        extraHeaders.push([key, value]);
+    }
+  }
+  if (zsyncVersion === undefined) throw bad('no "zsync:" header: not a zsync control file');
+  if (blockSize === undefined) throw bad('no Blocksize header');
+  if (length === undefined) throw bad('no Length header');
+
+  const count = blockCount(length, blockSize);
+  const recLen = recordLength(hashLengths);
+  const needed = count * recLen;
+  const gzip = zMapEntries !== undefined ? { zUrls, zFilename, recompress, zMapEntries } : undefined;
+  if (records.length < needed) {
+    throw bad(`truncated: Length ${length} and Blocksize ${blockSize} need ${count} records of ${recLen} bytes (${needed} bytes), but only ${records.length} bytes follow the header`, { expected: needed, actual: records.length });
+  }
+  // zsyncmake writes one junk record after the real ones in gzip-inside mode (§5.3).
+  const allowedExtra = gzip ? recLen : 0;
+  if (records.length > needed + allowedExtra) {
+    throw bad(`${records.length - needed} unexpected bytes after the ${count} block records that Length ${length} and Blocksize ${blockSize} call for`, { expected: needed, actual: records.length });
+  }
+  const cf: ControlFile = { zsyncVersion, blockSize, length, hashLengths, urls, extraHeaders, records: records.subarray(0, needed) };
+  if (filename !== undefined) cf.filename = filename;
+  if (mtime !== undefined) cf.mtime = mtime;
+  if (sha1 !== undefined) cf.sha1 = sha1;
+  if (safe !== undefined) cf.safe = safe;
+  if (gzip) cf.gzip = gzip;
+  return cf;
+}

@@ -1,0 +1,164 @@
+// Reads a file once and produces what a .zsync needs: length, mtime, SHA-1 and block records.
+// Constant memory: a few fixed chunks, reused. On large files, worker threads hash the blocks
+// (MD4 + weak sum) while this thread reads and feeds the SHA-1, so both cores work.
+
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BlockRecordWriter } from '../engine/block-records.js';
+import { createMd4 } from '../engine/md4.js';
+import { ZpumpError, fromSystemError } from '../errors.js';
+import { blockCount, zsyncmakeHashLengths, type HashLengths } from '../format/hash-lengths.js';
+import type { HashJob, HashJobResult } from './hash-worker.js';
+import { workerUrl } from './worker-url.js';
+
+export interface FileSignature {
+  length: number;
+  mtime: number; // whole seconds since the epoch, as zsyncmake records it
+  sha1: string;
+  blockSize: number;
+  hashLengths: HashLengths;
+  records: Uint8Array;
+  threads: number; // hashing threads used (0 = this thread only)
+}
+
+export interface SignatureOptions {
+  /** A block size, or a rule that picks one from the file's length. */
+  blockSize: number | ((length: number) => number);
+  /** Worker threads for block hashing; default: one per core. 0 = hash on this thread. */
+  workers?: number;
+  onProgress?: (bytesRead: number, total: number) => void;
+}
+
+const CHUNK = 8 << 20;
+const PARALLEL_MIN_BYTES = 32 << 20;
+
+export async function readSignature(path: string, options: SignatureOptions): Promise<FileSignature> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read the file', path);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `${path} is not a regular file`, { data: { path } });
+    const length = st.size;
+    const blockSize = typeof options.blockSize === 'function' ? options.blockSize(length) : options.blockSize;
+    const hashLengths = zsyncmakeHashLengths(length, blockSize);
+    const records = new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
+    const sha1 = createHash('sha1');
+    const workers = options.workers ?? availableParallelism();
+    const url = workerUrl('hash-worker');
+    const chunk = Math.floor(CHUNK / blockSize) * blockSize;
+    const job: Job = { fh, path, length, blockSize, hashLengths, records, sha1, onProgress: options.onProgress };
+    let threads = 0;
+    if (workers > 0 && url && length >= PARALLEL_MIN_BYTES && chunk >= 2 * blockSize) {
+      threads = workers;
+      await hashInWorkers(job, chunk, workers, url);
+    } else {
+      await hashHere(job);
+    }
+    const after = await fh.stat();
+    if (after.size !== length || after.mtimeMs !== st.mtimeMs) {
+      throw new ZpumpError('E_IO', `${path} changed while its signature was being made; try again once it is settled`, { data: { path } });
+    }
+    return { length, mtime: Math.floor(st.mtimeMs / 1000), sha1: sha1.digest('hex'), blockSize, hashLengths, records, threads };
+  } finally {
+    await fh.close();
+  }
+}
+
+interface Job {
+  fh: FileHandle;
+  path: string;
+  length: number;
+  blockSize: number;
+  hashLengths: HashLengths;
+  records: Uint8Array;
+  sha1: ReturnType<typeof createHash>;
+  onProgress: SignatureOptions['onProgress'];
+}
+
+// Fill `buf` from `offset` unless the file ends first; a short count means the file shrank.
+async function readFull(job: Job, buf: Uint8Array, offset: number): Promise<number> {
+  const want = Math.min(buf.length, job.length - offset);
+  let got = 0;
+  while (got < want) {
+    let n: number;
+    try {
+      ({ bytesRead: n } = await job.fh.read(buf, got, want - got, offset + got));
+    } catch (error) {
+      throw fromSystemError(error, 'read failed', job.path);
+    }
+    if (n === 0) throw new ZpumpError('E_IO', `${job.path} shrank while its signature was being made`, { data: { path: job.path } });
+    got += n;
+  }
+  return got;
+}
+
+async function hashHere(job: Job): Promise<void> {
+  const md4 = await createMd4();
+  const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, job.records, 0);
+  const buf = new Uint8Array(Math.max(1 << 20, Math.min(CHUNK, Math.floor(CHUNK / job.blockSize) * job.blockSize)));
+  for (let offset = 0; offset < job.length; ) {
+    const n = await readFull(job, buf, offset);
+    const view = buf.subarray(0, n);
+    job.sha1.update(view);
+    writer.update(view);
+    offset += n;
+    job.onProgress?.(offset, job.length);
+  }
+  writer.finish();
+}
+
+async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): Promise<void> {
+  const slots = count * 2; // one being hashed and one queued per worker
+  const shared = new SharedArrayBuffer(slots * chunk);
+  const recLen = job.hashLengths.rsumBytes + job.hashLengths.checksumBytes;
+  const pool = Array.from({ length: count }, () => new Worker(url));
+  const inFlight = new Array<number>(count).fill(0);
+  const freeSlots = Array.from({ length: slots }, (_, i) => i);
+  const pending = new Map<number, { slot: number; worker: number; firstRecord: number }>();
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = (): void => { const w = wake; wake = undefined; w?.(); };
+
+  pool.forEach((worker, w) => {
+    worker.on('message', (result: HashJobResult) => {
+      const p = pending.get(result.id)!;
+      pending.delete(result.id);
+      job.records.set(result.records, p.firstRecord * recLen);
+      freeSlots.push(p.slot);
+      inFlight[w]!--;
+      notify();
+    });
+    worker.on('error', (error) => { failure ??= error; notify(); });
+  });
+  const waitFor = async (ready: () => boolean): Promise<void> => {
+    while (!ready() && failure === undefined) await new Promise<void>((resolve) => { wake = resolve; });
+    if (failure !== undefined) throw new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
+  };
+
+  try {
+    let id = 0;
+    for (let offset = 0; offset < job.length; ) {
+      await waitFor(() => freeSlots.length > 0);
+      const slot = freeSlots.pop()!;
+      const view = new Uint8Array(shared, slot * chunk, chunk);
+      const n = await readFull(job, view, offset);
+      job.sha1.update(view.subarray(0, n));
+      const w = inFlight.indexOf(Math.min(...inFlight));
+      inFlight[w]!++;
+      pending.set(id, { slot, worker: w, firstRecord: offset / job.blockSize });
+      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, blockSize: job.blockSize, hashLengths: job.hashLengths, firstRecord: offset / job.blockSize, id: id++ };
+      pool[w]!.postMessage(message);
+      offset += n;
+      job.onProgress?.(offset, job.length);
+    }
+    await waitFor(() => pending.size === 0);
+  } finally {
+    await Promise.all(pool.map((worker) => worker.terminate()));
+  }
+}
