@@ -1,6 +1,8 @@
 // Reads a file once and produces what a .zsync needs: length, mtime, SHA-1 and block records.
 // Constant memory: a few fixed chunks, reused. On large files, worker threads hash the blocks
-// (MD4 + weak sum) while this thread reads and feeds the SHA-1, so both cores work.
+// (MD4 + weak sum) while this thread reads and feeds the SHA-1, and this thread hashes the
+// chunks the workers have no room for — so work balances itself and every core is busy.
+// One worker fewer than cores: each worker costs ~10 MB of RSS, and this thread works too.
 
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -26,12 +28,12 @@ export interface FileSignature {
 export interface SignatureOptions {
   /** A block size, or a rule that picks one from the file's length. */
   blockSize: number | ((length: number) => number);
-  /** Worker threads for block hashing; default: one per core. 0 = hash on this thread. */
+  /** Worker threads for block hashing; default: one per core but one. 0 = hash on this thread. */
   workers?: number;
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
-const CHUNK = 8 << 20;
+const CHUNK = 4 << 20;
 const PARALLEL_MIN_BYTES = 32 << 20;
 
 export async function readSignature(path: string, options: SignatureOptions): Promise<FileSignature> {
@@ -49,7 +51,7 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
     const hashLengths = zsyncmakeHashLengths(length, blockSize);
     const records = new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
     const sha1 = createHash('sha1');
-    const workers = options.workers ?? availableParallelism();
+    const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     const url = workerUrl('hash-worker');
     const chunk = Math.floor(CHUNK / blockSize) * blockSize;
     const job: Job = { fh, path, length, blockSize, hashLengths, records, sha1, onProgress: options.onProgress };
@@ -114,10 +116,11 @@ async function hashHere(job: Job): Promise<void> {
 }
 
 async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): Promise<void> {
-  const slots = count * 2; // one being hashed and one queued per worker
+  const slots = count * 2 + 1; // per worker one being hashed and one queued; one for this thread
   const shared = new SharedArrayBuffer(slots * chunk);
   const recLen = job.hashLengths.rsumBytes + job.hashLengths.checksumBytes;
-  const pool = Array.from({ length: count }, () => new Worker(url));
+  // Small heaps: a worker allocates only a few small arrays per chunk, and RSS must stay low.
+  const pool = Array.from({ length: count }, () => new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } }));
   const inFlight = new Array<number>(count).fill(0);
   const freeSlots = Array.from({ length: slots }, (_, i) => i);
   const pending = new Map<number, { slot: number; worker: number; firstRecord: number }>();
@@ -141,6 +144,7 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
     if (failure !== undefined) throw new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
   };
 
+  const md4 = await createMd4();
   try {
     let id = 0;
     for (let offset = 0; offset < job.length; ) {
@@ -150,6 +154,16 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
       const n = await readFull(job, view, offset);
       job.sha1.update(view.subarray(0, n));
       const w = inFlight.indexOf(Math.min(...inFlight));
+      if (inFlight[w]! >= 2) {
+        // Every worker is busy with a queue: hash this chunk here rather than wait.
+        const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, job.records, offset / job.blockSize);
+        writer.update(view.subarray(0, n));
+        writer.finish();
+        freeSlots.push(slot);
+        offset += n;
+        job.onProgress?.(offset, job.length);
+        continue;
+      }
       inFlight[w]!++;
       pending.set(id, { slot, worker: w, firstRecord: offset / job.blockSize });
       const message: HashJob = { shared, byteOffset: slot * chunk, length: n, blockSize: job.blockSize, hashLengths: job.hashLengths, firstRecord: offset / job.blockSize, id: id++ };
