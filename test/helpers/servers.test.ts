@@ -22,6 +22,22 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+describe('requireTool', () => {
+  it('finds installed tools, skips missing ones locally and fails loudly under CI=true', () => {
+    const saved = process.env.CI;
+    try {
+      expect(requireTool('sh', 'dash')).toBe(true);
+      process.env.CI = 'false';
+      expect(requireTool('zpump-no-such-tool', 'no-such-package')).toBe(false);
+      process.env.CI = 'true';
+      expect(() => requireTool('zpump-no-such-tool', 'no-such-package')).toThrow(/apt-get install no-such-package/);
+    } finally {
+      if (saved === undefined) delete process.env.CI;
+      else process.env.CI = saved;
+    }
+  });
+});
+
 describe.skipIf(!requireTool('nginx', 'nginx-light'))('nginx', () => {
   it('answers two ranges with 206 multipart and logs the range and bytes', async () => {
     const srv = await startNginx({ root: dataDir });
