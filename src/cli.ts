@@ -3,7 +3,7 @@
 // (0 done, 1 the work failed, 2 bad usage or input). The only place that exits the process.
 // Command modules and heavy libraries load lazily so `zpump --help` starts fast.
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodeFor, isZpumpError } from './errors.js';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD } from './api.js';
 import { parseBlockSize, parseEngine, parseSize } from './commands/flags.js';
@@ -12,8 +12,8 @@ const usage = (fn: (text: string) => unknown) => (text: string) => {
   try {
     return fn(text);
   } catch (error) {
-    // commander turns this into "error: option '...' argument '...' is invalid. <message>", exit 2
-    throw new (class extends Error {})(isZpumpError(error) ? error.message : String(error));
+    // commander prints "error: option '...' argument '...' is invalid. <message>"; we exit 2
+    throw new InvalidArgumentError(isZpumpError(error) ? error.message : String(error));
   }
 };
 

@@ -1,0 +1,74 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dir, type DirectoryResult } from 'tmp-promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { seededBytes } from '../helpers/data.js';
+
+let tmp: DirectoryResult;
+beforeAll(async () => {
+  tmp = await dir({ unsafeCleanup: true });
+  await writeFile(join(tmp.path, 'data.bin'), seededBytes(1 << 20, 4));
+  await runCli(['make', '--engine', 'js', '-b', '4k', 'data.bin'], { cwd: tmp.path });
+});
+afterAll(async () => { await tmp.cleanup(); });
+
+const good = ['zsync: 0.6.2', 'Filename: f', 'Blocksize: 2048', 'Length: 5000', 'Hash-Lengths: 2,2,4', 'URL: f', 'SHA-1: ' + 'a'.repeat(40)];
+const file = (lines: string[], recordBytes: number, tail: Uint8Array = new Uint8Array(0)): Uint8Array =>
+  new Uint8Array([...Buffer.from(lines.join('\n') + '\n\n'), ...new Uint8Array(recordBytes), ...tail]);
+const swap = (key: string, line: string): string[] => good.map((l) => (l.startsWith(key) ? line : l));
+
+describe('zpump inspect', () => {
+  it('shows headers, blocks, signature size and usability', async () => {
+    const run = await runCli(['inspect', 'data.bin.zsync'], { cwd: tmp.path });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/Blocksize\s+4096 → 256 blocks/);
+    expect(run.stdout).toMatch(/usable by\s+js engine: yes; zsync 0.6.2: yes/);
+    const j = JSON.parse((await runCli(['inspect', '--json', 'data.bin.zsync'], { cwd: tmp.path })).stdout);
+    expect(j).toMatchObject({ length: 1 << 20, blockSize: 4096, blocks: 256, filename: 'data.bin', urls: ['data.bin'], usable: { js: true, zsync: true } });
+    expect(j.recordBytes).toBe(256 * (j.hashLengths.rsumBytes + j.hashLengths.checksumBytes));
+  });
+
+  it('tells why zsync 0.6.2 could not use an empty-file signature', async () => {
+    await writeFile(join(tmp.path, 'empty.zsync'), file(swap('Length', 'Length: 0'), 0));
+    const j = JSON.parse((await runCli(['inspect', '--json', 'empty.zsync'], { cwd: tmp.path })).stdout);
+    expect(j.usable).toEqual({ js: true, zsync: false });
+    expect(j.problems.join(' ')).toMatch(/Length 0/);
+  });
+
+  it.each([
+    ['truncated', file(good, 10), /truncated/],
+    ['record count mismatch', file(good, 30), /unexpected bytes after the 3 block records/],
+    ['hash lengths out of range', file(swap('Hash', 'Hash-Lengths: 3,2,4'), 18), /sequence matches must be 1 or 2/],
+    ['block size not a power of two', file(swap('Block', 'Blocksize: 1000'), 18), /power of two/],
+    ['absurd length', file(swap('Length', 'Length: 4000000000000000'), 18), /truncated/],
+    ['binary junk', new Uint8Array([0x7a, 0x73, 0x79, 0x00, 0x01, 0x02, 0x0a, 0x0a]), /control byte/],
+    ['not a zsync file', new Uint8Array(Buffer.from('hello world\n\n')), /not a zsync control file/],
+    ['unknown header', file([...good, 'Frobnicate: yes'], 18), /does not know/],
+  ])('refuses a bad control file (%s) with exit 2 and the reason', async (name, bytes, reason) => {
+    const path = join(tmp.path, `${name.replace(/ /g, '-')}.zsync`);
+    await writeFile(path, bytes);
+    const run = await runCli(['inspect', path]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(reason);
+    expect(run.stderr).toContain(path);
+  });
+
+  it('exits 2 for a control file that does not exist', async () => {
+    const run = await runCli(['inspect', join(tmp.path, 'nope.zsync')]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(/does not exist/);
+  });
+});
+
+describe('zpump engines', () => {
+  it('lists the js engine and the C tools with paths and versions (--json)', async () => {
+    const j = JSON.parse((await runCli(['engines', '--json'])).stdout);
+    expect(j.engines.map((e: { name: string }) => e.name)).toEqual(['js', 'zsyncmake', 'zsync']);
+    expect(j.engines[0].available).toBe(true);
+    for (const tool of j.engines.slice(1)) {
+      if (tool.available) expect(tool.version).toBe('0.6.2');
+      else expect(tool.problem).toBeTruthy();
+    }
+  });
+});
