@@ -15,20 +15,36 @@ export function weakSumPadded(data: Uint8Array, start: number, end: number, bloc
   let a = 0;
   let b = 0;
   let i = start;
-  // Four bytes per step when the words are aligned: about 1.6x faster than byte by byte here.
-  // For bytes x0..x3 in memory order: b gains 4a + 4x0 + 3x1 + 2x2 + x3.
+  // Aligned words go through a SWAR path (two 16-bit lanes per 32-bit integer): about twice as
+  // fast as byte by byte here. Per word x = [x0 x1 x2 x3] in memory order, `lo` holds x0 and x2,
+  // `hi` holds x1 and x3; b gains 4·a + 4x0 + 3x1 + 2x2 + x3. Lanes are flushed every 16 words,
+  // before the running sums of sums could carry from one lane into the other.
   if (LITTLE_ENDIAN && ((data.byteOffset + start) & 3) === 0 && end - start >= 4) {
     const words = new Uint32Array(data.buffer, data.byteOffset + start, (end - start) >>> 2);
-    for (let k = 0; k < words.length; k++) {
-      const x = words[k]!;
-      const x0 = x & 0xff;
-      const x1 = (x >>> 8) & 0xff;
-      const x2 = (x >>> 16) & 0xff;
-      const x3 = x >>> 24;
-      b = (b + 4 * a + 4 * x0 + 3 * x1 + 2 * x2 + x3) | 0;
+    const n = words.length;
+    for (let k = 0; k < n; ) {
+      const stop = Math.min(n, k + 16);
+      const count = stop - k;
+      let sumLo = 0;
+      let sumHi = 0;
+      let sumsLo = 0;
+      let sumsHi = 0;
+      for (; k < stop; k++) {
+        const x = words[k]!;
+        sumsLo += sumLo;
+        sumsHi += sumHi;
+        sumLo += x & 0x00ff00ff;
+        sumHi += (x >>> 8) & 0x00ff00ff;
+      }
+      const x0 = sumLo & 0xffff;
+      const x2 = sumLo >>> 16;
+      const x1 = sumHi & 0xffff;
+      const x3 = sumHi >>> 16;
+      const before = (sumsLo & 0xffff) + (sumsLo >>> 16) + (sumsHi & 0xffff) + (sumsHi >>> 16);
+      b = (b + 4 * (count * a + before) + 4 * x0 + 3 * x1 + 2 * x2 + x3) | 0;
       a = (a + x0 + x1 + x2 + x3) | 0;
     }
-    i = start + words.length * 4;
+    i = start + n * 4;
   }
   for (; i < end; i++) {
     a = (a + data[i]!) | 0;

@@ -34,6 +34,18 @@ describe('weak rolling sum', () => {
     }
   });
 
+  it('equals the textbook definition, including all-0xff data (worst case for the SWAR lanes)', () => {
+    const naive = (d: Uint8Array): number => {
+      let a = 0;
+      let b = 0;
+      for (let i = 0; i < d.length; i++) { a += d[i]!; b += (d.length - i) * d[i]!; }
+      return (((a % 65536) << 16) | (b % 65536)) >>> 0;
+    };
+    for (const d of [new Uint8Array(65536).fill(255), new Uint8Array(4096 + 12).fill(255), seededBytes(70_001, 5)]) {
+      expect(weakSum(d, 0, d.length)).toBe(naive(d));
+    }
+  });
+
   it('padding with zeros equals summing explicit zeros', () => {
     const data = seededBytes(5000, 9);
     const padded = new Uint8Array(8192);
