@@ -1,0 +1,86 @@
+// The target's blocks, indexed by weak sum for the seed scan: typed arrays only (no Map, no
+// object per block), sized to the block count — zsync 0.6.2's fixed-size table is why it
+// crawls on unrelated data with small blocks.
+
+import type { ControlFile } from '../format/control-file.js';
+import { weakMask } from './rsum.js';
+
+export class BlockIndex {
+  readonly count: number;
+  readonly length: number;
+  readonly blockSize: number;
+  readonly mask: number; // applied to a computed weak sum before comparing with a record
+  readonly checksumBytes: number;
+  readonly seqMatches: 1 | 2;
+  /** Masked weak sum of each block, as stored in its record. */
+  readonly weak: Uint32Array;
+  /** The records, for the MD4 prefixes. */
+  private readonly records: Uint8Array;
+  private readonly recLen: number;
+  private readonly rsumBytes: number;
+  private readonly head: Int32Array;
+  private readonly next: Int32Array;
+  private readonly bits: number;
+  /** One bit per hash bucket that holds at least one block: a cheap "certainly not" per byte. */
+  readonly filter: Uint8Array;
+
+  constructor(cf: ControlFile) {
+    const h = cf.hashLengths;
+    this.count = Math.ceil(cf.length / cf.blockSize);
+    this.length = cf.length;
+    this.blockSize = cf.blockSize;
+    this.mask = weakMask(h.rsumBytes);
+    this.checksumBytes = h.checksumBytes;
+    this.seqMatches = h.seqMatches;
+    this.records = cf.records;
+    this.recLen = h.rsumBytes + h.checksumBytes;
+    this.rsumBytes = h.rsumBytes;
+    this.weak = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      let v = 0;
+      const o = i * this.recLen;
+      for (let k = 0; k < h.rsumBytes; k++) v = (v << 8) | this.records[o + k]!;
+      this.weak[i] = v >>> 0;
+    }
+    // At least 2 buckets per block, a power of two.
+    this.bits = Math.max(4, Math.ceil(Math.log2(Math.max(1, this.count) * 2)));
+    this.head = new Int32Array(1 << this.bits).fill(-1);
+    this.next = new Int32Array(this.count);
+    this.filter = new Uint8Array(1 << Math.max(0, this.bits - 3));
+    // Insert in descending order so each chain lists blocks in ascending id order.
+    for (let i = this.count - 1; i >= 0; i--) {
+      const b = this.bucket(this.weak[i]!);
+      this.next[i] = this.head[b]!;
+      this.head[b] = i;
+      this.filter[b >>> 3]! |= 1 << (b & 7);
+    }
+  }
+
+  /** Record form of a computed (unmasked) weak sum: the bytes a record of this size keeps. */
+  stored(sum: number): number {
+    return this.rsumBytes >= 4 ? sum >>> 0 : (sum & this.mask) >>> 0;
+  }
+
+  bucket(stored: number): number {
+    return Math.imul(stored, 0x9e3779b1) >>> (32 - this.bits);
+  }
+
+  mayContain(bucket: number): boolean {
+    return (this.filter[bucket >>> 3]! & (1 << (bucket & 7))) !== 0;
+  }
+
+  first(bucket: number): number {
+    return this.head[bucket]!;
+  }
+
+  following(id: number): number {
+    return this.next[id]!;
+  }
+
+  /** Does `digest` (a full MD4) start with block `id`'s stored prefix? */
+  strongMatches(id: number, digest: Uint8Array): boolean {
+    const o = id * this.recLen + this.rsumBytes;
+    for (let k = 0; k < this.checksumBytes; k++) if (digest[k] !== this.records[o + k]) return false;
+    return true;
+  }
+}
