@@ -1,0 +1,135 @@
+// Announcement messages: MetPX Sarracenia v03 notification JSON plus a `zsync` field carrying
+// the whole .zsync in base64 (DESIGN.md "Announcement message"). Pure: objects ↔ JSON text.
+// Building is strict; reading is lenient with other publishers (integrity for identity,
+// retPath for retrievePath, a string size, a non-object zsync counts as missing).
+
+import { ZpumpError } from '../errors.js';
+
+export interface Identity {
+  method: string; // sha512 by default
+  value: string; // base64
+}
+
+export type ZsyncField =
+  | { kind: 'inline'; bytes: Uint8Array; blockSize?: number }
+  | { kind: 'reference'; retrievePath: string; size?: number; identity?: Identity };
+
+export interface Announcement {
+  pubTime: string;
+  baseUrl: string;
+  relPath: string;
+  retrievePath?: string;
+  size: number;
+  mtime?: string;
+  identity: Identity;
+  zsync?: ZsyncField;
+  fileOp?: Record<string, unknown>;
+  /** Fields we do not interpret, kept for relays. */
+  extra: Record<string, unknown>;
+}
+
+export const DEFAULT_MESSAGE_LIMIT = 16 << 20;
+
+const bad = (message: string): ZpumpError => new ZpumpError('E_BAD_MESSAGE', `bad announcement: ${message}`);
+
+/** v03 time format: 20261124T162730.123 (UTC). */
+export function v03Time(ms: number, withMillis = true): string {
+  const iso = new Date(ms).toISOString(); // 2026-11-24T16:27:30.123Z
+  const compact = iso.replace(/[-:]/g, '').replace('Z', '');
+  return withMillis ? compact : compact.replace(/\.\d+$/, '');
+}
+
+export function parseV03Time(text: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d+))?$/.exec(text);
+  if (!m) return undefined;
+  const ms = Number(((m[7] ?? '0') + '00').slice(0, 3));
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+}
+
+export function renderAnnouncement(a: Announcement): string {
+  const out: Record<string, unknown> = { ...a.extra, pubTime: a.pubTime, baseUrl: a.baseUrl, relPath: a.relPath };
+  if (a.retrievePath !== undefined) out.retrievePath = a.retrievePath;
+  out.size = a.size;
+  if (a.mtime !== undefined) out.mtime = a.mtime;
+  out.identity = a.identity;
+  if (a.fileOp !== undefined) out.fileOp = a.fileOp;
+  if (a.zsync?.kind === 'inline') {
+    out.zsync = { encoding: 'base64', value: Buffer.from(a.zsync.bytes).toString('base64'), size: a.zsync.bytes.length, ...(a.zsync.blockSize ? { blockSize: a.zsync.blockSize } : {}) };
+  } else if (a.zsync?.kind === 'reference') {
+    out.zsync = { retrievePath: a.zsync.retrievePath, ...(a.zsync.size !== undefined ? { size: a.zsync.size } : {}), ...(a.zsync.identity ? { identity: a.zsync.identity } : {}) };
+  }
+  return JSON.stringify(out);
+}
+
+export function parseAnnouncement(text: string | Uint8Array, limit = DEFAULT_MESSAGE_LIMIT): Announcement {
+  const length = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+  if (length > limit) throw bad(`${length} bytes, over the ${limit}-byte limit`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
+  } catch (error) {
+    throw bad(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a JSON object');
+  const o = raw as Record<string, unknown>;
+  const str = (key: string, required = true): string | undefined => {
+    const v = o[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v === '') throw bad(`"${key}" must be a non-empty string`);
+    return v;
+  };
+  const pubTime = str('pubTime')!;
+  const baseUrl = str('baseUrl')!;
+  const relPath = str('relPath')!;
+  const retrievePath = (o.retrievePath ?? o.retPath) as string | undefined;
+  if (retrievePath !== undefined && typeof retrievePath !== 'string') throw bad('"retrievePath" must be a string');
+  const size = typeof o.size === 'string' && /^\d+$/.test(o.size) ? Number(o.size) : o.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad('"size" must be a whole number of bytes');
+  const identity = readIdentity(o.identity ?? o.integrity, 'identity');
+  if (!identity) throw bad('"identity" is missing: {"method": "sha512", "value": "<base64>"}');
+  const mtime = str('mtime', false);
+  const known = new Set(['pubTime', 'baseUrl', 'relPath', 'retrievePath', 'retPath', 'size', 'mtime', 'identity', 'integrity', 'zsync', 'fileOp']);
+  const extra = Object.fromEntries(Object.entries(o).filter(([k]) => !known.has(k)));
+  const a: Announcement = { pubTime, baseUrl, relPath, size, identity, extra };
+  if (retrievePath !== undefined) a.retrievePath = retrievePath;
+  if (mtime !== undefined) a.mtime = mtime;
+  if (typeof o.fileOp === 'object' && o.fileOp !== null) a.fileOp = o.fileOp as Record<string, unknown>;
+  const z = readZsync(o.zsync);
+  if (z) a.zsync = z;
+  return a;
+}
+
+function readIdentity(v: unknown, what: string): Identity | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null) throw bad(`"${what}" must be an object`);
+  const { method, value } = v as Record<string, unknown>;
+  if (typeof method !== 'string' || typeof value !== 'string') throw bad(`"${what}" needs string "method" and "value"`);
+  return { method, value };
+}
+
+function readZsync(v: unknown): ZsyncField | undefined {
+  // C relays turn unknown non-string fields into "unsupported": treat anything odd as absent.
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const z = v as Record<string, unknown>;
+  if (typeof z.value === 'string') {
+    if (z.encoding !== undefined && z.encoding !== 'base64') throw bad(`zsync encoding ${JSON.stringify(z.encoding)} is not supported (base64 is)`);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(z.value)) throw bad('zsync value is not base64');
+    const bytes = new Uint8Array(Buffer.from(z.value, 'base64'));
+    return typeof z.blockSize === 'number' ? { kind: 'inline', bytes, blockSize: z.blockSize } : { kind: 'inline', bytes };
+  }
+  const retrievePath = z.retrievePath ?? z.retPath;
+  if (typeof retrievePath === 'string') {
+    const ref: ZsyncField = { kind: 'reference', retrievePath };
+    if (typeof z.size === 'number') ref.size = z.size;
+    const identity = readIdentity(z.identity, 'zsync.identity');
+    if (identity) ref.identity = identity;
+    return ref;
+  }
+  return undefined;
+}
+
+/** Where subscribers fetch the data: baseUrl + (retrievePath or relPath). */
+export function dataUrlOf(a: Announcement): string {
+  const path = (a.retrievePath ?? a.relPath).replace(/^\/+/, '');
+  return new URL(path.split('/').map(encodeURIComponent).join('/'), a.baseUrl.endsWith('/') ? a.baseUrl : `${a.baseUrl}/`).href;
+}
