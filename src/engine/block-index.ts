@@ -12,8 +12,8 @@ export class BlockIndex {
   readonly mask: number; // applied to a computed weak sum before comparing with a record
   readonly checksumBytes: number;
   readonly seqMatches: 1 | 2;
-  /** Masked weak sum of each block, as stored in its record. */
-  readonly weak: Uint32Array;
+  /** Masked weak sum of each block, as stored in its record; int32 so the scan stays in small ints. */
+  readonly weak: Int32Array;
   /** The records, for the MD4 prefixes. */
   private readonly records: Uint8Array;
   private readonly recLen: number;
@@ -21,52 +21,55 @@ export class BlockIndex {
   private readonly head: Int32Array;
   private readonly next: Int32Array;
   private readonly bits: number;
-  /** One bit per hash bucket that holds at least one block: a cheap "certainly not" per byte. */
+  /**
+   * A bit per hash of (weak sum, successor's weak sum) — or of the weak sum alone when
+   * seq_matches is 1 — for every block: a cheap "certainly not" at each byte of the scan.
+   * 16 bits per block keep false hits near 1/16 even on unrelated data.
+   */
   readonly filter: Uint8Array;
+  readonly filterBits: number;
 
   constructor(cf: ControlFile) {
     const h = cf.hashLengths;
     this.count = Math.ceil(cf.length / cf.blockSize);
     this.length = cf.length;
     this.blockSize = cf.blockSize;
-    this.mask = weakMask(h.rsumBytes);
+    this.mask = weakMask(h.rsumBytes) | 0;
     this.checksumBytes = h.checksumBytes;
     this.seqMatches = h.seqMatches;
     this.records = cf.records;
     this.recLen = h.rsumBytes + h.checksumBytes;
     this.rsumBytes = h.rsumBytes;
-    this.weak = new Uint32Array(this.count);
+    this.weak = new Int32Array(this.count);
     for (let i = 0; i < this.count; i++) {
       let v = 0;
       const o = i * this.recLen;
       for (let k = 0; k < h.rsumBytes; k++) v = (v << 8) | this.records[o + k]!;
-      this.weak[i] = v >>> 0;
+      this.weak[i] = v | 0;
     }
     // At least 2 buckets per block, a power of two.
     this.bits = Math.max(4, Math.ceil(Math.log2(Math.max(1, this.count) * 2)));
     this.head = new Int32Array(1 << this.bits).fill(-1);
     this.next = new Int32Array(this.count);
-    this.filter = new Uint8Array(1 << Math.max(0, this.bits - 3));
+    this.filterBits = Math.min(30, Math.max(6, Math.ceil(Math.log2(Math.max(1, this.count) * 16))));
+    this.filter = new Uint8Array(1 << (this.filterBits - 3));
     // Insert in descending order so each chain lists blocks in ascending id order.
     for (let i = this.count - 1; i >= 0; i--) {
       const b = this.bucket(this.weak[i]!);
       this.next[i] = this.head[b]!;
       this.head[b] = i;
-      this.filter[b >>> 3]! |= 1 << (b & 7);
+      const f = this.filterIndex(this.weak[i]!, h.seqMatches === 2 && i + 1 < this.count ? this.weak[i + 1]! : 0);
+      this.filter[f >>> 3]! |= 1 << (f & 7);
     }
-  }
-
-  /** Record form of a computed (unmasked) weak sum: the bytes a record of this size keeps. */
-  stored(sum: number): number {
-    return this.rsumBytes >= 4 ? sum >>> 0 : (sum & this.mask) >>> 0;
   }
 
   bucket(stored: number): number {
     return Math.imul(stored, 0x9e3779b1) >>> (32 - this.bits);
   }
 
-  mayContain(bucket: number): boolean {
-    return (this.filter[bucket >>> 3]! & (1 << (bucket & 7))) !== 0;
+  /** Filter position of a (stored weak sum, stored successor weak sum or 0) pair. */
+  filterIndex(s0: number, s1: number): number {
+    return (Math.imul(s0, 0x9e3779b1) ^ Math.imul(s1 + 0x7f4a7c15, 0x85ebca6b)) >>> (32 - this.filterBits);
   }
 
   first(bucket: number): number {

@@ -52,7 +52,7 @@ export class BlockAssembler {
   private complete(id: number, buf: Uint8Array, pos: number, blockLen: number): void {
     if (this.known[id]) return; // a merged range may carry blocks we already have
     const idx = this.index;
-    const weakOk = ((weakSumPadded(buf, pos, pos + blockLen, idx.blockSize) & idx.mask) >>> 0) === idx.weak[id];
+    const weakOk = (weakSumPadded(buf, pos, pos + blockLen, idx.blockSize) & idx.mask) === idx.weak[id];
     if (!weakOk || !idx.strongMatches(id, md4Padded(this.md4, buf, pos, pos + blockLen, idx.blockSize))) {
       throw new ZpumpError('E_VERIFY', `${this.location} sent bytes for block ${id} (offset ${id * idx.blockSize}) that do not match the signature: the file on the server changed since the signature was made, or the server is faulty`, { data: { block: id, url: this.location } });
     }

@@ -85,30 +85,51 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
 }
 
 async function tryLikelyOffsets(fh: FileHandle, s: SeedScanner): Promise<void> {
-  const { index, matcher } = s;
+  const { index } = s;
   const B = index.blockSize;
   const size = (await fh.stat()).size;
+  // The shifts of the nearest found blocks before and after each block (NaN: none).
+  const after = new Float64Array(index.count + 1).fill(NaN);
+  for (let id = index.count - 1; id >= 0; id--) after[id] = Number.isNaN(s.shift[id]!) ? after[id + 1]! : s.shift[id]!;
+  // Runs of missing blocks at their own offsets, read in large pieces (in-place rewrites).
+  const buf = new Uint8Array(Math.max(B, Math.floor((4 << 20) / B) * B));
+  const perRead = buf.length / B;
+  for (let id = 0; id < index.count && !s.matcher.complete; ) {
+    if (s.matcher.known[id]) { id++; continue; }
+    let end = id;
+    while (end < index.count && end - id < perRead && !s.matcher.known[end]) end++;
+    const from = id * B;
+    if (from >= size) break;
+    const { bytesRead } = await fh.read(buf, 0, Math.min((end - id) * B, size - from), from);
+    for (let k = id; k < end; k++) tryBlock(s, k, buf, (k - id) * B, bytesRead - (k - id) * B, 0);
+    id = end;
+  }
+  // Then where the neighbours moved to (an insertion or deletion nearby), one read per block.
   const block = new Uint8Array(B);
-  let prevShift = 0;
-  for (let id = 0; id < index.count; id++) {
-    if (!Number.isNaN(s.shift[id]!)) { prevShift = s.shift[id]!; continue; }
-    if (matcher.known[id]) continue;
-    let nextShift = prevShift;
-    for (let j = id + 1; j < index.count; j++) if (!Number.isNaN(s.shift[j]!)) { nextShift = s.shift[j]!; break; }
-    for (const shift of new Set([0, prevShift, nextShift])) {
+  let before = NaN;
+  for (let id = 0; id < index.count && !s.matcher.complete; id++) {
+    if (!Number.isNaN(s.shift[id]!)) { before = s.shift[id]!; continue; }
+    if (s.matcher.known[id]) continue;
+    for (const shift of [before, after[id]!]) {
+      if (Number.isNaN(shift) || shift === 0 || s.matcher.known[id]) continue;
       const at = id * B + shift;
       if (at < 0 || at >= size) continue;
       const { bytesRead } = await fh.read(block, 0, B, at);
-      const blockLen = Math.min(B, index.length - id * B);
-      if (bytesRead < blockLen) continue;
-      // The last block is compared with its zero padding, like the record was made.
-      const end = blockLen;
-      if (((weakSumPadded(block, 0, end, B) & index.mask) >>> 0) !== index.weak[id]) continue;
-      if (!index.strongMatches(id, md4Padded(s.md4, block, 0, end, B))) continue;
-      matcher.markKnown(id);
-      s.shift[id] = shift;
-      s.sink(id, block, 0);
-      break;
+      tryBlock(s, id, block, 0, bytesRead, shift);
     }
   }
+}
+
+/** Is target block `id` at buf[pos, pos + available)? If so, take it. */
+function tryBlock(s: SeedScanner, id: number, buf: Uint8Array, pos: number, available: number, shift: number): void {
+  const { index } = s;
+  const B = index.blockSize;
+  const blockLen = Math.min(B, index.length - id * B);
+  if (available < blockLen) return;
+  // The last block is compared with its zero padding, as its record was made.
+  if ((weakSumPadded(buf, pos, pos + blockLen, B) & index.mask) !== index.weak[id]) return;
+  if (!index.strongMatches(id, md4Padded(s.md4, buf, pos, pos + blockLen, B))) return;
+  s.matcher.markKnown(id);
+  s.shift[id] = shift;
+  s.sink(id, buf, pos);
 }
