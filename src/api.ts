@@ -1,11 +1,16 @@
-// The library face: make() with plain options → a result object. The CLI is a thin layer over
+// The library face: make() and sync() with plain options → a result object. The CLI is a thin layer over
 // this; scripts can import it too. Defaults and thresholds live here, not in the backends.
 
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { withEngine } from './backends/select.js';
-import type { EngineChoice, MakeResult } from './backends/types.js';
+import type { EngineChoice, MakeResult, SyncResult } from './backends/types.js';
+import { zsyncCanFetch } from './backends/zsync-sync.js';
 import { ZpumpError, fromSystemError } from './errors.js';
+import { dataUrlOf, parseAnnouncement, parseV03Time, type Announcement } from './format/announcement.js';
+import { parseControlFile, type ControlFile } from './format/control-file.js';
+import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
 import { autoBlockSize, isPowerOfTwo } from './format/hash-lengths.js';
 
 export const DEFAULT_THRESHOLD = 1 << 20;
@@ -67,4 +72,144 @@ export function resolveBlockSize(choice: number | 'auto', length: number, budget
     throw new ZpumpError('E_USAGE', `block size must be a power of two of at least ${MIN_BLOCK_SIZE} bytes (e.g. 64k, 1M), got ${choice}`);
   }
   return choice;
+}
+
+export interface SyncOptions {
+  /** Path or http(s) URL of a .zsync, or an announcement (a .json file, or - for stdin). */
+  control: string;
+  /** Default: the control file's Filename, in the current directory. */
+  target?: string;
+  /** Extra local files to reuse blocks from (the target itself is always used when it exists). */
+  seeds?: string[];
+  /** Where to fetch the data; default: the control file's URL, resolved against its location. */
+  url?: string;
+  engine?: EngineChoice;
+  /** Extra CA certificates (PEM text) for https. */
+  ca?: string;
+  /** Resolve relative URLs against this instead of the control file's location (zsync -u). */
+  baseUrl?: string;
+  /** Also keep the control file here (zsync -k). */
+  saveControlAs?: string;
+  onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
+}
+
+export type SyncOutcome = SyncResult & { seconds: number; dataUrl: string };
+
+export async function sync(options: SyncOptions): Promise<SyncOutcome> {
+  const started = performance.now();
+  const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
+  const source = await loadControl(options.control, options.ca);
+  const message = source.announcement;
+  if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
+  const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
+  const dataUrl = message && !options.url ? dataUrlOf(message) : resolveDataUrl(options.url ?? source.control?.urls[0], options.baseUrl ?? source.location);
+  const seeds = await existingSeeds(target, options.seeds ?? []);
+  const control = source.control;
+  const mtime = message?.mtime === undefined ? control?.mtime : (parseV03Time(message.mtime) ?? NaN) / 1000;
+  if (message && (!control || seeds.length === 0)) {
+    // No signature, or nothing local to compare it with: fetch whole, verify the identity, rename.
+    const { wholeDownload } = await import('./backends/whole-download.js');
+    const result = await wholeDownload({ dataUrl, target, size: message.size, identity: message.identity, mtime: Number.isFinite(mtime) ? mtime : undefined, ca: options.ca, onProgress: options.onProgress });
+    return done(result, dataUrl);
+  }
+  if (!control) throw new ZpumpError('E_INTERNAL', 'no control file loaded');
+  if (message && control.length !== message.size) {
+    throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: its signature describes ${control.length} bytes but size says ${message.size}`);
+  }
+  const request = { control, controlLocation: source.location, dataUrl, target, seeds, ca: options.ca, onProgress: options.onProgress };
+  const canUseZsync = zsyncCanFetch(dataUrl) && control.length > 0 && !control.gzip;
+  const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
+  return done(result, dataUrl);
+}
+
+async function existingSeeds(target: string, extra: string[]): Promise<string[]> {
+  const seeds: string[] = [];
+  for (const seed of [target, ...extra]) {
+    try {
+      const st = await stat(seed);
+      if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `seed ${seed} is not a regular file`);
+      if (!seeds.includes(seed)) seeds.push(seed);
+    } catch (error) {
+      if (seed === target && (error as NodeJS.ErrnoException).code === 'ENOENT') continue; // a first download
+      throw fromSystemError(error, 'cannot use the seed', seed);
+    }
+  }
+  return seeds;
+}
+
+const isUrl = (s: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+
+interface LoadedControl {
+  control?: ControlFile;
+  bytes?: Uint8Array;
+  location: string;
+  announcement?: Announcement;
+}
+
+async function fetchBytes(url: string, ca?: string): Promise<{ bytes: Uint8Array; finalUrl: string }> {
+  const { fetchDocument } = await import('./transport/http.js');
+  return fetchDocument(url, { ca });
+}
+
+function parseFrom(bytes: Uint8Array, where: string): ControlFile {
+  try {
+    return parseControlFile(bytes);
+  } catch (error) {
+    if (error instanceof ZpumpError) error.message = `${where}: ${error.message}`;
+    throw error;
+  }
+}
+
+async function loadControl(where: string, ca?: string): Promise<LoadedControl> {
+  if (where === '-' || /\.json$/i.test(where)) {
+    const text = where === '-' ? await readStdin() : await readSmallFile(where);
+    const announcement = parseAnnouncement(text);
+    const loaded: LoadedControl = { location: dataUrlOf(announcement), announcement };
+    if (announcement.zsync?.kind === 'inline') {
+      loaded.bytes = announcement.zsync.bytes;
+      loaded.control = parseFrom(loaded.bytes, `${where} (inline signature)`);
+    } else if (announcement.zsync?.kind === 'reference') {
+      const base = announcement.baseUrl.endsWith('/') ? announcement.baseUrl : `${announcement.baseUrl}/`;
+      const url = new URL(announcement.zsync.retrievePath.replace(/^\/+/, ''), base).href;
+      const { bytes } = /^https?:/.test(url) ? await fetchBytes(url, ca) : { bytes: await readSmallFile(url.startsWith('file:') ? fileURLToPath(url) : url) };
+      loaded.bytes = bytes;
+      loaded.control = parseFrom(bytes, url);
+    }
+    return loaded;
+  }
+  if (/^https?:\/\//i.test(where)) {
+    const { bytes, finalUrl } = await fetchBytes(where, ca);
+    return { control: parseFrom(bytes, finalUrl), location: finalUrl, bytes };
+  }
+  const path = where.startsWith('file://') ? fileURLToPath(where) : where;
+  return { ...(await readControlFile(path)), location: path };
+}
+
+async function readSmallFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read', path);
+  }
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function defaultTarget(filename: string | undefined): string {
+  if (!filename || filename.includes('/') || filename === '.' || filename === '..') {
+    throw new ZpumpError('E_USAGE', `give TARGET: the control file's Filename ${filename === undefined ? 'is missing' : `(${JSON.stringify(filename)}) is not a plain file name`}`);
+  }
+  return filename;
+}
+
+/** Relative URLs resolve against the control file's own URL, or its folder when it is local. */
+function resolveDataUrl(url: string | undefined, location: string): string {
+  if (url === undefined) throw new ZpumpError('E_USAGE', 'the control file has no URL header: give --url to say where the data is');
+  if (isUrl(url)) return url;
+  if (isUrl(location)) return new URL(url, location).href;
+  return resolve(dirname(location), url);
 }

@@ -47,6 +47,26 @@ function program(setExit: (code: number) => void): Command {
     });
 
   cli
+    .command('sync')
+    .summary('bring TARGET up to date with what CONTROL describes, fetching only changed blocks')
+    .description(
+      'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range\n' +
+        'requests (or from a file: URL or path). The result replaces TARGET only after its SHA-1 matches.',
+    )
+    .argument('<CONTROL>', 'path or http(s) URL of a .zsync')
+    .argument('[TARGET]', "the local file to update (default: the control file's Filename)")
+    .option('-i, --seed <FILE>', 'local file to reuse blocks from (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)')
+    .option('--ca-file <PEM>', 'extra CA certificates for https (e.g. a private CA)')
+    .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C client (plain http:// only), js = built-in; auto uses zsync for http:// when installed').default('auto').argParser(usage(parseEngine)))
+    .option('--json', 'result as JSON: engine, bytesReused, bytesFetched, requests, seconds, verified', false)
+    .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc')
+    .action(async (control: string, target: string | undefined, opts) => {
+      const { runSync } = await import('./commands/sync.js');
+      setExit(await runSync(control, target, opts));
+    });
+
+  cli
     .command('inspect')
     .summary('show a .zsync: headers, blocks, signature size, whether it can be used')
     .argument('<CONTROL>', 'path of a .zsync file')
@@ -69,6 +89,10 @@ function program(setExit: (code: number) => void): Command {
     .command('zsyncmake')
     .summary("the js engine behind zsyncmake's own flags (drop-in)")
     .argument('[ARGS...]', 'zsyncmake arguments: [-b bs] [-o out] [-f name] [-u url]... [-U url]... [-Z] [-C] [-e] [file]');
+  cli
+    .command('zsync')
+    .summary("the js engine behind the zsync client's own flags (drop-in; https too)")
+    .argument('[ARGS...]', 'zsync arguments: [-u referer] [-i seed]... [-o out] [-q] [-k saved.zsync] <.zsync path or URL>');
   return cli;
 }
 
@@ -79,6 +103,10 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'zsyncmake') {
       const { runZsyncmake } = await import('./commands/zsyncmake.js');
       return await runZsyncmake(argv.slice(1));
+    }
+    if (argv[0] === 'zsync') {
+      const { runZsync } = await import('./commands/zsync.js');
+      return await runZsync(argv.slice(1));
     }
     await program((c) => { code = c; }).parseAsync(argv, { from: 'user' });
     return code;

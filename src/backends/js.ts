@@ -3,7 +3,8 @@
 import { renderControlFile, type ControlFile } from '../format/control-file.js';
 import { readSignature } from '../local/signature-reader.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
-import type { Backend, MakeRequest, MakeResult } from './types.js';
+import { jsSync } from './js-sync.js';
+import type { Backend, MakeRequest, MakeResult, SyncRequest, SyncResult } from './types.js';
 
 export interface JsBackendOptions {
   workers?: number;
@@ -47,6 +48,9 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
       const { bytes, control: sig } = await makeControlBytes({ ...request, includeMtime: true, workers: options.workers });
       await writeVerifiedControlFile(request.output, async (handle) => { await handle.writeFile(bytes); });
       return { engine: 'js', output: request.output, length: sig.length, blockSize: sig.blockSize, records: Math.ceil(sig.length / sig.blockSize), signatureBytes: bytes.length, sha1: sig.sha1 ?? '' };
+    },
+    sync(request: SyncRequest): Promise<SyncResult> {
+      return jsSync(request);
     },
   };
 }

@@ -12,11 +12,12 @@ export async function withEngine<T extends { fallback?: Fallback }>(
   choice: EngineChoice,
   tool: 'zsyncmake' | 'zsync',
   work: (backend: Backend) => Promise<T>,
+  toolCanDoIt = true,
 ): Promise<T> {
   if (choice === 'js') return work(createJsBackend());
   if (choice === 'zsync') return work(createZsyncBackend());
   const info = await locateTool(tool);
-  if (!info.path || info.problem) return work(createJsBackend());
+  if (!info.path || info.problem || !toolCanDoIt) return work(createJsBackend());
   try {
     return await work(createZsyncBackend());
   } catch (error) {

@@ -2,6 +2,8 @@
 // engine (js). The api layer decides block sizes, thresholds and defaults; a backend only does
 // the work it is asked and reports what it did.
 
+import type { ControlFile } from '../format/control-file.js';
+
 export type EngineName = 'zsync' | 'js';
 export type EngineChoice = EngineName | 'auto';
 
@@ -34,7 +36,35 @@ export interface MakeResult {
   fallback?: Fallback;
 }
 
+export interface SyncRequest {
+  control: ControlFile;
+  /** Where the control file came from (path or URL): the zsync client is given it. */
+  controlLocation: string;
+  /** Absolute data URL (http, https, file) or a local path. */
+  dataUrl: string;
+  target: string;
+  /** Existing local files to reuse blocks from, in order (the target itself first when it exists). */
+  seeds: string[];
+  /** Extra CA certificates (PEM) for https. */
+  ca?: string;
+  onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
+}
+
+export interface SyncResult {
+  engine: EngineName;
+  target: string;
+  length: number;
+  bytesReused: number;
+  /** Bytes received from the server (for the zsync client: as it reports them, headers included). */
+  bytesFetched: number;
+  /** HTTP requests (or reads) sent; null when the engine does not report it (the zsync client). */
+  requests: number | null;
+  verified: boolean;
+  fallback?: Fallback;
+}
+
 export interface Backend {
   readonly name: EngineName;
   make(request: MakeRequest): Promise<MakeResult>;
+  sync(request: SyncRequest): Promise<SyncResult>;
 }

@@ -5,7 +5,8 @@
 import { ZpumpError } from '../errors.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { requireTool } from './locate.js';
-import type { Backend, MakeRequest, MakeResult } from './types.js';
+import type { Backend, MakeRequest, MakeResult, SyncRequest, SyncResult } from './types.js';
+import { zsyncClientSync } from './zsync-sync.js';
 
 export function createZsyncBackend(): Backend {
   return {
@@ -38,6 +39,9 @@ export function createZsyncBackend(): Backend {
         signatureBytes,
         sha1: cf.sha1 ?? '',
       };
+    },
+    sync(request: SyncRequest): Promise<SyncResult> {
+      return zsyncClientSync(request);
     },
   };
 }

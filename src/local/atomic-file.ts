@@ -26,7 +26,7 @@ export async function createTempFile(target: string): Promise<TempFile> {
   const path = tempPathFor(target);
   let handle: FileHandle;
   try {
-    handle = await open(path, 'wx', 0o600);
+    handle = await open(path, 'wx+', 0o600);
   } catch (error) {
     throw fromSystemError(error, 'cannot create a temporary file beside the output', path);
   }

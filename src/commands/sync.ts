@@ -1,0 +1,37 @@
+// zpump sync CONTROL [TARGET]: bring TARGET up to date with what the .zsync describes.
+
+import { sync } from '../api.js';
+import type { EngineChoice } from '../backends/types.js';
+import { formatBytes, printJson, say, startProgress, warn, type Progress } from './output.js';
+
+export interface SyncFlags {
+  seed: string[];
+  url?: string;
+  engine: EngineChoice;
+  json: boolean;
+  caFile?: string;
+}
+
+export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
+  const ca = flags.caFile ? await (await import('node:fs/promises')).readFile(flags.caFile, 'utf8') : undefined;
+  let bar: Progress | undefined;
+  let phase = '';
+  const result = await sync({
+    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, ca,
+    onProgress: (p, done, total) => {
+      if (p !== phase) {
+        bar?.stop();
+        phase = p;
+        void startProgress(p === 'scan' ? 'scanning local data' : 'fetching changed blocks', total, !flags.json).then((b) => { bar = b; });
+      }
+      bar?.update(done, total);
+    },
+  }).finally(() => bar?.stop());
+  if (flags.json) {
+    printJson(result);
+    return 0;
+  }
+  if (result.fallback) warn(`zsync failed, used the js engine instead: ${result.fallback.reason}`);
+  say(`${result.target}: ${formatBytes(result.length)} in place, ${formatBytes(result.bytesReused)} reused, ${formatBytes(result.bytesFetched)} fetched${result.requests === null ? '' : ` in ${result.requests} requests`} from ${result.dataUrl} (${result.engine} engine, ${result.seconds.toFixed(2)} s, ${result.verified ? 'SHA-1 verified' : 'no SHA-1 in the control file: blocks verified only'})`);
+  return 0;
+}

@@ -1,0 +1,217 @@
+// Byte ranges over HTTP(S) with undici: multi-range requests (multipart/byteranges), a few in
+// parallel, bounded retries with backoff that resume each range after its last delivered byte,
+// redirects followed, and servers that ignore Range (200) still served by streaming the body.
+// zsync 0.6.2 loops forever on several of these server behaviours; every loop here is bounded.
+
+import { Agent, request, type Dispatcher } from 'undici';
+import { ZpumpError } from '../errors.js';
+import { MultipartParser, boundaryFrom, parseContentRange } from './multipart.js';
+import type { ByteRange, RangeChunk, RangeSource, ReadRangesOptions, TransferStats } from './types.js';
+
+export interface HttpOptions {
+  ca?: string | Buffer;
+  connections?: number;
+  maxRangesPerRequest?: number;
+  timeoutMs?: number;
+  retries?: number;
+  retryBaseMs?: number;
+  headers?: Record<string, string>;
+}
+
+const USER_AGENT = 'zpump';
+const MAX_REDIRECTS = 5;
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) { u.username = ''; u.password = ''; }
+    return u.href;
+  } catch {
+    return url;
+  }
+}
+
+function agentFor(options: HttpOptions): Agent {
+  const timeout = options.timeoutMs ?? 30_000;
+  return new Agent({ connections: options.connections ?? 4, headersTimeout: timeout, bodyTimeout: timeout, connect: options.ca ? { ca: options.ca } : {} });
+}
+
+// Abandon a body without an unhandled 'error' event from the aborted stream.
+function discard(res: Dispatcher.ResponseData): void {
+  res.body.on('error', () => undefined);
+  res.body.destroy();
+}
+
+const transient = (status: number): boolean => status >= 500 || status === 408 || status === 429;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** GET with redirects: returns the response whose status is not a redirect, and its URL. */
+async function get(agent: Agent, url: string, headers: Record<string, string>): Promise<{ res: Dispatcher.ResponseData; url: string }> {
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const res = await request(current, { dispatcher: agent, method: 'GET', headers: { 'user-agent': USER_AGENT, ...headers } });
+    if (![301, 302, 303, 307, 308].includes(res.statusCode)) return { res, url: current };
+    discard(res);
+    const location = res.headers.location;
+    if (typeof location !== 'string' || hop >= MAX_REDIRECTS) throw new ZpumpError('E_HTTP', `${redact(url)}: too many redirects or a redirect without Location`, { data: { url: redact(url) } });
+    current = new URL(location, current).href;
+  }
+}
+
+function httpError(url: string, status: number): ZpumpError {
+  const advice = status === 404 ? 'check the URL, or whether the file was removed' : status === 416 ? 'the file on the server is shorter than its signature says: it changed since' : status === 401 || status === 403 ? 'the server refuses access' : 'the server refused the request';
+  return new ZpumpError('E_HTTP', `${redact(url)} answered HTTP ${status}: ${advice}`, { data: { url: redact(url), status } });
+}
+
+/** Fetch a small document (a .zsync or an announcement) with redirects, retries and a size cap. */
+export async function fetchDocument(url: string, options: HttpOptions & { maxBytes?: number } = {}): Promise<{ bytes: Uint8Array; finalUrl: string }> {
+  const agent = agentFor(options);
+  const maxBytes = options.maxBytes ?? 64 << 20;
+  try {
+    return await withRetries(url, options, async () => {
+      const { res, url: finalUrl } = await get(agent, url, options.headers ?? {});
+      if (res.statusCode !== 200) {
+        discard(res);
+        throw transient(res.statusCode) ? new RetryableError(`HTTP ${res.statusCode}`) : httpError(url, res.statusCode);
+      }
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          discard(res);
+          throw new ZpumpError('E_BAD_INPUT', `${redact(url)} is larger than ${maxBytes} bytes: not a control file or message`);
+        }
+        parts.push(chunk as Buffer);
+      }
+      return { bytes: new Uint8Array(Buffer.concat(parts)), finalUrl };
+    });
+  } finally {
+    await agent.close();
+  }
+}
+
+class RetryableError extends Error {}
+
+async function withRetries<T>(url: string, options: HttpOptions, attempt: (progressed: () => void) => Promise<T>): Promise<T> {
+  const retries = options.retries ?? 4;
+  const base = options.retryBaseMs ?? 200;
+  let failures = 0;
+  for (;;) {
+    let progressed = false;
+    try {
+      return await attempt(() => { progressed = true; });
+    } catch (error) {
+      if (error instanceof ZpumpError) throw error;
+      if (progressed) failures = 0; // a broken transfer that moved forward is not a dead server
+      if (++failures > retries) {
+        const cause = error instanceof Error ? error.message : String(error);
+        throw new ZpumpError('E_NETWORK', `${redact(url)}: giving up after ${retries} retries: ${cause}`, { data: { url: redact(url) }, cause: error });
+      }
+      await sleep(base * 2 ** (failures - 1));
+    }
+  }
+}
+
+interface Pending { start: number; end: number; next: number }
+
+export function createHttpSource(url: string, options: HttpOptions = {}): RangeSource {
+  const agent = agentFor(options);
+  let currentUrl = url;
+  let ignoresRange = false;
+  return {
+    location: redact(url),
+    async readRanges(ranges: readonly ByteRange[], onChunk: (c: RangeChunk) => void | Promise<void>, opts: ReadRangesOptions = {}): Promise<TransferStats> {
+      const stats: TransferStats = { requests: 0, bytesReceived: 0 };
+      let delivered = 0;
+      let chain: Promise<void> = Promise.resolve();
+      // Chunks from parallel requests reach the consumer one at a time, in order of arrival.
+      const deliver = (chunk: RangeChunk): Promise<void> => {
+        const copy = { offset: chunk.offset, data: chunk.data };
+        chain = chain.then(async () => {
+          await onChunk(copy);
+          delivered += copy.data.length;
+          opts.onProgress?.(delivered);
+        });
+        return chain;
+      };
+      const perRequest = options.maxRangesPerRequest ?? 32;
+      const batches: Pending[][] = [];
+      for (let i = 0; i < ranges.length; i += perRequest) batches.push(ranges.slice(i, i + perRequest).map((r) => ({ start: r.start, end: r.end, next: r.start })));
+      let nextBatch = 0;
+      const worker = async (): Promise<void> => {
+        while (nextBatch < batches.length) {
+          const batch = batches[nextBatch++]!;
+          await withRetries(currentUrl, options, (progressed) => fetchBatch(batch, progressed));
+        }
+      };
+
+      // Bytes at `offset` go to whichever pending ranges they continue; anything else is dropped.
+      const accept = async (batch: Pending[], offset: number, data: Uint8Array, progressed: () => void): Promise<void> => {
+        const end = offset + data.length;
+        for (const r of batch) {
+          if (r.next >= r.end || r.next < offset || r.next >= end) continue;
+          const stop = Math.min(end, r.end);
+          await deliver({ offset: r.next, data: data.subarray(r.next - offset, stop - offset) });
+          r.next = stop;
+          progressed();
+        }
+      };
+
+      const fetchBatch = async (batch: Pending[], progressed: () => void): Promise<void> => {
+        for (;;) {
+          const open = batch.filter((r) => r.next < r.end);
+          if (open.length === 0) return;
+          opts.signal?.throwIfAborted();
+          const headers: Record<string, string> = { ...(options.headers ?? {}) };
+          if (!ignoresRange) headers.range = `bytes=${open.map((r) => `${r.next}-${r.end - 1}`).join(',')}`;
+          stats.requests++;
+          const { res, url: finalUrl } = await get(agent, currentUrl, headers);
+          currentUrl = finalUrl;
+          if (res.statusCode !== 200 && res.statusCode !== 206) {
+            discard(res);
+            if (transient(res.statusCode)) throw new RetryableError(`HTTP ${res.statusCode}`);
+            throw httpError(currentUrl, res.statusCode);
+          }
+          const contentType = res.headers['content-type'];
+          const boundary = res.statusCode === 206 ? boundaryFrom(Array.isArray(contentType) ? contentType[0] : contentType) : undefined;
+          let position = 0;
+          let parser: MultipartParser | undefined;
+          if (res.statusCode === 200) ignoresRange = true;
+          else if (boundary) parser = new MultipartParser(boundary, (offset, bytes) => accept(batch, offset, bytes, progressed));
+          else {
+            const cr = parseContentRange(res.headers['content-range'] as string | undefined);
+            if (!cr) { discard(res); throw new ZpumpError('E_HTTP', `${redact(currentUrl)} sent 206 without a usable Content-Range`); }
+            position = cr.start;
+          }
+          try {
+            for await (const chunk of res.body) {
+              const data = chunk as Buffer;
+              stats.bytesReceived += data.length;
+              if (parser) await parser.push(data);
+              else {
+                await accept(batch, position, data, progressed);
+                position += data.length;
+                // A server that ignores Range sends everything: stop once this batch has its bytes.
+                if (res.statusCode === 200 && batch.every((r) => r.next >= r.end)) { discard(res); break; }
+              }
+            }
+            parser?.end();
+          } catch (error) {
+            discard(res);
+            if (error instanceof ZpumpError && error.code !== 'E_HTTP') throw error;
+            throw new RetryableError(error instanceof Error ? error.message : String(error));
+          }
+          await chain;
+        }
+      };
+
+      await Promise.all(Array.from({ length: Math.min(options.connections ?? 4, batches.length) }, worker));
+      await chain;
+      return stats;
+    },
+    async close() {
+      await agent.close();
+    },
+  };
+}
