@@ -103,6 +103,11 @@ async function withRetries<T>(url: string, options: HttpOptions, attempt: (progr
       return await attempt(() => { progressed = true; });
     } catch (error) {
       if (error instanceof ZpumpError) throw error;
+      const code = String((error as { code?: unknown }).code ?? '');
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+        // Retrying cannot fix a certificate the client does not trust.
+        throw new ZpumpError('E_NETWORK', `${redact(url)}: TLS certificate not trusted (${code}); for a private CA pass --ca-file or set NODE_EXTRA_CA_CERTS`, { data: { url: redact(url) }, cause: error });
+      }
       if (progressed) failures = 0; // a broken transfer that moved forward is not a dead server
       if (++failures > retries) {
         const cause = error instanceof Error ? error.message : String(error);
