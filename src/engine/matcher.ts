@@ -72,7 +72,11 @@ export class SeedMatcher {
           this.take(id, x, onBlock);
           this.next = id + 1 < N && !known[id + 1] ? id + 1 : -1;
           x += B;
-          fresh = true;
+          if (seq2 && x < limit) {
+            // The next window is the one r1 already summed: only the one after it is new.
+            r0 = r1;
+            r1 = weakSum(buf, x + B, x + 2 * B) | 0;
+          } else fresh = true;
           continue;
         }
       }

@@ -10,7 +10,7 @@ import { md4Padded, type Md4 } from '../engine/md4.js';
 import { weakSumPadded } from '../engine/rsum.js';
 import { fromSystemError } from '../errors.js';
 
-const WINDOW = 16 << 20;
+const WINDOW = 4 << 20; // small: RSS must stay under 96 MB
 
 export type BlockSink = (id: number, buf: Uint8Array, pos: number) => void;
 
