@@ -38,8 +38,17 @@ const silent: Progress = { update() {}, stop() {} };
 
 /** A bar on stderr when it is a terminal; nothing otherwise (pipes, --json, CI logs). */
 export async function startProgress(label: string, total: number, enabled: boolean): Promise<Progress> {
-  if (!enabled || !process.stderr.isTTY || total <= 0) return silent;
+  return (await progressMaker(enabled))(label, total);
+}
+
+/** Load the bar library once, then start bars synchronously (for phase changes inside callbacks). */
+export async function progressMaker(enabled: boolean): Promise<(label: string, total: number) => Progress> {
+  if (!enabled || !process.stderr.isTTY) return () => silent;
   const { default: cliProgress } = await import('cli-progress');
+  return (label, total) => (total > 0 ? bar(cliProgress, label, total) : silent);
+}
+
+function bar(cliProgress: typeof import('cli-progress'), label: string, total: number): Progress {
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% | {done} of {size} | {eta_formatted} left`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
     cliProgress.Presets.shades_classic,

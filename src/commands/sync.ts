@@ -2,7 +2,7 @@
 
 import { sync } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
-import { formatBytes, printJson, say, startProgress, warn, type Progress } from './output.js';
+import { formatBytes, printJson, progressMaker, say, warn, type Progress } from './output.js';
 
 export interface SyncFlags {
   seed: string[];
@@ -14,6 +14,7 @@ export interface SyncFlags {
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
   const ca = flags.caFile ? await (await import('node:fs/promises')).readFile(flags.caFile, 'utf8') : undefined;
+  const startBar = await progressMaker(!flags.json);
   let bar: Progress | undefined;
   let phase = '';
   const result = await sync({
@@ -22,7 +23,7 @@ export async function runSync(control: string, target: string | undefined, flags
       if (p !== phase) {
         bar?.stop();
         phase = p;
-        void startProgress(p === 'scan' ? 'scanning local data' : 'fetching changed blocks', total, !flags.json).then((b) => { bar = b; });
+        bar = startBar(p === 'scan' ? 'scanning local data' : 'fetching changed blocks', total);
       }
       bar?.update(done, total);
     },
