@@ -5,7 +5,8 @@
 // a subscriber would fetch.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, writeSeededFile } from './lib/bench.mjs';
@@ -35,6 +36,10 @@ try {
     if (!same) process.exitCode = 1;
   }
 
+  // A subscriber's copy of today's version.
+  mkdirSync(join(dir, 'subscriber'));
+  copyFileSync(join(dir, 'field.bin'), join(dir, 'subscriber', 'field.bin'));
+
   // Rewrite 1% of the file in place: 4 KiB records at scattered offsets.
   const fd = openSync(join(dir, 'field.bin'), 'r+');
   const patch = Buffer.alloc(4096, 0x5a);
@@ -49,7 +54,14 @@ try {
   const b = readFileSync(join(dir, 'field.new.zsync')).subarray(-after.recordBytes);
   let changed = 0;
   for (let i = 0; i < before.blocks; i++) if (!a.subarray(i * recLen, (i + 1) * recLen).equals(b.subarray(i * recLen, (i + 1) * recLen))) changed++;
-  console.log(`after ${edits} scattered 4 KiB rewrites: ${changed} of ${before.blocks} blocks changed (${((changed / before.blocks) * 100).toFixed(1)}%): a subscriber fetches ${(changed * 64) >> 10} MiB instead of ${SIZE >> 20} MiB`);
+  console.log(`after ${edits} scattered 4 KiB rewrites: ${changed} of ${before.blocks} blocks changed (${((changed / before.blocks) * 100).toFixed(1)}%)`);
+
+  // The subscriber brings its copy up to date from the new signature (data from a local path here).
+  const synced = JSON.parse(zpump('sync', '--json', '--engine', 'js', '--url', join(dir, 'field.bin'), 'field.new.zsync', join('subscriber', 'field.bin')));
+  const sha = (p) => createHash('sha1').update(readFileSync(p)).digest('hex');
+  const inSync = sha(join(dir, 'field.bin')) === sha(join(dir, 'subscriber', 'field.bin'));
+  console.log(`sync (${synced.engine} engine): ${(synced.bytesReused / 2 ** 20).toFixed(1)} MiB reused, ${(synced.bytesFetched / 2 ** 20).toFixed(1)} MiB fetched of ${SIZE >> 20} MiB in ${synced.seconds} s; copies identical: ${inSync ? 'yes' : 'NO'}`);
+  if (!inSync) process.exitCode = 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
