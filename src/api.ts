@@ -12,6 +12,7 @@ import { dataUrlOf, parseAnnouncement, parseV03Time, type Announcement } from '.
 import { parseControlFile, type ControlFile } from './format/control-file.js';
 import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
 import { autoBlockSize, isPowerOfTwo } from './format/hash-lengths.js';
+import type { OpenOptions } from './transport/open.js';
 
 export const DEFAULT_THRESHOLD = 1 << 20;
 export const DEFAULT_BUDGET = 64 << 10;
@@ -84,8 +85,8 @@ export interface SyncOptions {
   /** Where to fetch the data; default: the control file's URL, resolved against its location. */
   url?: string;
   engine?: EngineChoice;
-  /** Extra CA certificates (PEM text) for https. */
-  ca?: string;
+  /** CA certificates for https, keys and host checks for sftp. */
+  transport?: OpenOptions;
   /** Resolve relative URLs against this instead of the control file's location (zsync -u). */
   baseUrl?: string;
   /** Also keep the control file here (zsync -k). */
@@ -98,7 +99,7 @@ export type SyncOutcome = SyncResult & { seconds: number; dataUrl: string };
 export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const started = performance.now();
   const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
-  const source = await loadControl(options.control, options.ca);
+  const source = await loadControl(options.control, options.transport?.ca);
   const message = source.announcement;
   if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
   const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
@@ -109,14 +110,14 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   if (message && (!control || seeds.length === 0)) {
     // No signature, or nothing local to compare it with: fetch whole, verify the identity, rename.
     const { wholeDownload } = await import('./backends/whole-download.js');
-    const result = await wholeDownload({ dataUrl, target, size: message.size, identity: message.identity, mtime: Number.isFinite(mtime) ? mtime : undefined, ca: options.ca, onProgress: options.onProgress });
+    const result = await wholeDownload({ dataUrl, target, size: message.size, identity: message.identity, mtime: Number.isFinite(mtime) ? mtime : undefined, transport: options.transport, onProgress: options.onProgress });
     return done(result, dataUrl);
   }
   if (!control) throw new ZpumpError('E_INTERNAL', 'no control file loaded');
   if (message && control.length !== message.size) {
     throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: its signature describes ${control.length} bytes but size says ${message.size}`);
   }
-  const request = { control, controlLocation: source.location, dataUrl, target, seeds, ca: options.ca, onProgress: options.onProgress };
+  const request = { control, controlLocation: source.location, dataUrl, target, seeds, transport: options.transport, onProgress: options.onProgress };
   const canUseZsync = zsyncCanFetch(dataUrl) && control.length > 0 && !control.gzip;
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
   return done(result, dataUrl);

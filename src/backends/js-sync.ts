@@ -33,7 +33,7 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
     let requests = 0;
     let bytesFetched = 0;
     if (ranges.length > 0) {
-      const source = await openRangeSource(request.dataUrl, { ca: request.ca });
+      const source = await openRangeSource(request.dataUrl, request.transport);
       const assembler = new BlockAssembler(index, md4, out, matcher.known, source.location);
       const total = rangeBytes(ranges);
       try {

@@ -3,6 +3,7 @@
 // the work it is asked and reports what it did.
 
 import type { ControlFile } from '../format/control-file.js';
+import type { OpenOptions } from '../transport/open.js';
 
 export type EngineName = 'zsync' | 'js';
 export type EngineChoice = EngineName | 'auto';
@@ -45,8 +46,8 @@ export interface SyncRequest {
   target: string;
   /** Existing local files to reuse blocks from, in order (the target itself first when it exists). */
   seeds: string[];
-  /** Extra CA certificates (PEM) for https. */
-  ca?: string;
+  /** CA certificates, SSH keys...: passed to the transport as they are. */
+  transport?: OpenOptions;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
 }
 

@@ -3,7 +3,7 @@
 
 import type { Identity } from '../format/announcement.js';
 import { OutputFile } from '../local/output-file.js';
-import { openRangeSource } from '../transport/open.js';
+import { openRangeSource, type OpenOptions } from '../transport/open.js';
 import type { SyncResult } from './types.js';
 
 export interface WholeDownloadRequest {
@@ -12,7 +12,7 @@ export interface WholeDownloadRequest {
   size: number;
   identity?: Identity;
   mtime?: number;
-  ca?: string;
+  transport?: OpenOptions;
   onProgress?: (phase: 'fetch', done: number, total: number) => void;
 }
 
@@ -24,7 +24,7 @@ export async function wholeDownload(request: WholeDownloadRequest): Promise<Sync
     let requests = 0;
     let bytesFetched = 0;
     if (request.size > 0) {
-      const source = await openRangeSource(request.dataUrl, { ca: request.ca });
+      const source = await openRangeSource(request.dataUrl, request.transport);
       try {
         const stats = await source.readRanges([{ start: 0, end: request.size }], (chunk) => out.writeAt(chunk.offset, chunk.data), {
           onProgress: (done) => request.onProgress?.('fetch', done, request.size),

@@ -18,7 +18,7 @@ export async function runSync(control: string, target: string | undefined, flags
   let bar: Progress | undefined;
   let phase = '';
   const result = await sync({
-    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, ca,
+    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, transport: { ca },
     onProgress: (p, done, total) => {
       if (p !== phase) {
         bar?.stop();

@@ -4,8 +4,20 @@ import { ZpumpError } from '../errors.js';
 import { createFileSource } from './file.js';
 import type { RangeSource } from './types.js';
 
+export interface SftpOptions {
+  /** Private key file (OpenSSH or PEM); without it the SSH agent ($SSH_AUTH_SOCK) is asked. */
+  privateKeyPath?: string;
+  /** known_hosts file to check the server's host key against (default ~/.ssh/known_hosts). */
+  knownHostsPath?: string;
+  /** Accept a server whose host key has this fingerprint (SHA256:... as ssh-keygen -l prints it). */
+  hostFingerprint?: string;
+}
+
+/** How to reach data servers: everything a transport may need besides the URL. */
 export interface OpenOptions {
+  /** Extra CA certificates (PEM text) for https. */
   ca?: string;
+  sftp?: SftpOptions;
 }
 
 export async function openRangeSource(url: string, options: OpenOptions = {}): Promise<RangeSource> {
