@@ -76,8 +76,8 @@ export function resolveBlockSize(choice: number | 'auto', length: number, budget
 }
 
 export interface SyncOptions {
-  /** Path or http(s) URL of a .zsync, or an announcement (a .json file, or - for stdin). */
-  control: string;
+  /** Path or http(s) URL of a .zsync, or an announcement (a .json file, - for stdin, or one already parsed). */
+  control: string | Announcement;
   /** Default: the control file's Filename, in the current directory. */
   target?: string;
   /** Extra local files to reuse blocks from (the target itself is always used when it exists). */
@@ -117,7 +117,11 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   if (message && control.length !== message.size) {
     throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: its signature describes ${control.length} bytes but size says ${message.size}`);
   }
-  const request = { control, controlLocation: source.location, dataUrl, target, seeds, transport: options.transport, onProgress: options.onProgress };
+  const sha512 = message?.identity.method.toLowerCase() === 'sha512' ? message.identity.value : undefined;
+  const request = {
+    control, controlLocation: source.location, dataUrl, target, seeds, transport: options.transport, onProgress: options.onProgress,
+    sha512, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
+  };
   const canUseZsync = zsyncCanFetch(dataUrl) && control.length > 0 && !control.gzip;
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
   return done(result, dataUrl);
@@ -161,14 +165,13 @@ function parseFrom(bytes: Uint8Array, where: string): ControlFile {
   }
 }
 
-async function loadControl(where: string, ca?: string): Promise<LoadedControl> {
-  if (where === '-' || /\.json$/i.test(where)) {
-    const text = where === '-' ? await readStdin() : await readSmallFile(where);
-    const announcement = parseAnnouncement(text);
+async function loadControl(where: string | Announcement, ca?: string): Promise<LoadedControl> {
+  if (typeof where !== 'string' || where === '-' || /\.json$/i.test(where)) {
+    const announcement = typeof where !== 'string' ? where : parseAnnouncement(where === '-' ? await readStdin() : await readSmallFile(where));
     const loaded: LoadedControl = { location: dataUrlOf(announcement), announcement };
     if (announcement.zsync?.kind === 'inline') {
       loaded.bytes = announcement.zsync.bytes;
-      loaded.control = parseFrom(loaded.bytes, `${where} (inline signature)`);
+      loaded.control = parseFrom(loaded.bytes, `${typeof where === 'string' ? where : where.relPath} (inline signature)`);
     } else if (announcement.zsync?.kind === 'reference') {
       const base = announcement.baseUrl.endsWith('/') ? announcement.baseUrl : `${announcement.baseUrl}/`;
       const url = new URL(announcement.zsync.retrievePath.replace(/^\/+/, ''), base).href;

@@ -48,7 +48,7 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
       const missing = matcher.known.indexOf(0);
       if (missing >= 0) throw new ZpumpError('E_NETWORK', `${source.location} did not deliver block ${missing}`, { data: { block: missing } });
     }
-    await out.commit({ sha1: cf.sha1 }, cf.mtime);
+    await out.commit({ sha1: cf.sha1, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
     return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched, requests, verified: cf.sha1 !== undefined };
   } catch (error) {
     await out.discard();

@@ -46,6 +46,10 @@ export interface SyncRequest {
   target: string;
   /** Existing local files to reuse blocks from, in order (the target itself first when it exists). */
   seeds: string[];
+  /** Modification time to give the result (seconds, fractions allowed); default: the control file's MTime. */
+  mtime?: number;
+  /** An announcement's sha512 identity (base64): checked too before the rename. */
+  sha512?: string;
   /** CA certificates, SSH keys...: passed to the transport as they are. */
   transport?: OpenOptions;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;

@@ -40,13 +40,23 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
       throw new ZpumpError('E_BACKEND', `zsync failed for ${request.target} (${run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`})${said ? `: ${said}` : ''}`, { data: { exitCode: run.exitCode } });
     }
     const used = /used (\d+) local, fetched (\d+)/.exec(String(run.all));
-    if (cf.sha1 !== undefined) {
-      const hash = createHash('sha1');
-      await pipeline(createReadStream(out), hash);
-      const got = hash.digest('hex');
-      if (got !== cf.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got}, expected ${cf.sha1}; the target was left unchanged`);
+    if (cf.sha1 !== undefined || request.sha512 !== undefined) {
+      const sha1 = createHash('sha1');
+      const sha512 = createHash('sha512');
+      await pipeline(createReadStream(out), async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          sha1.update(chunk);
+          if (request.sha512 !== undefined) sha512.update(chunk);
+        }
+      });
+      const got = sha1.digest('hex');
+      if (cf.sha1 !== undefined && got !== cf.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got}, expected ${cf.sha1}; the target was left unchanged`);
+      if (request.sha512 !== undefined && sha512.digest('base64') !== request.sha512) {
+        throw new ZpumpError('E_VERIFY', `zsync produced ${request.target}, but it does not match the announced sha512 identity; the target was left unchanged`);
+      }
     }
-    if (cf.mtime !== undefined) await utimes(out, cf.mtime, cf.mtime);
+    const mtime = request.mtime ?? cf.mtime;
+    if (mtime !== undefined) await utimes(out, mtime, mtime);
     await rename(out, request.target);
     return {
       engine: 'zsync',

@@ -52,30 +52,33 @@ export class OutputFile {
     }
   }
 
-  async digest(algorithm: 'sha1' | 'sha512', encoding: 'hex' | 'base64'): Promise<string> {
-    const hash = createHash(algorithm);
+  /** Hash what was written, every requested algorithm in one read of the file. */
+  async digests(wanted: { sha1?: boolean; sha512?: boolean }): Promise<{ sha1?: string; sha512Base64?: string }> {
+    const sha1 = wanted.sha1 ? createHash('sha1') : undefined;
+    const sha512 = wanted.sha512 ? createHash('sha512') : undefined;
+    if (!sha1 && !sha512) return {};
     const buf = new Uint8Array(4 << 20);
     for (let offset = 0; offset < this.length; ) {
       const { bytesRead } = await this.temp.handle.read(buf, 0, Math.min(buf.length, this.length - offset), offset);
       if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
+      sha1?.update(buf.subarray(0, bytesRead));
+      sha512?.update(buf.subarray(0, bytesRead));
       offset += bytesRead;
     }
-    return hash.digest(encoding);
+    return { ...(sha1 ? { sha1: sha1.digest('hex') } : {}), ...(sha512 ? { sha512Base64: sha512.digest('base64') } : {}) };
   }
 
   /** Verify, then rename over the target. */
   async commit(expected: { sha1?: string; sha512Base64?: string }, mtime?: number): Promise<void> {
+    const got = await this.digests({ sha1: expected.sha1 !== undefined, sha512: expected.sha512Base64 !== undefined });
     if (expected.sha1 !== undefined) {
-      const got = await this.digest('sha1', 'hex');
-      if (got !== expected.sha1) {
-        throw new ZpumpError('E_VERIFY', `the rebuilt ${this.target} has SHA-1 ${got}, the control file says ${expected.sha1}: the data on the server does not match its signature (republished since?); the target was left unchanged`, { data: { expected: expected.sha1, actual: got } });
+      if (got.sha1 !== expected.sha1) {
+        throw new ZpumpError('E_VERIFY', `the rebuilt ${this.target} has SHA-1 ${got.sha1}, the control file says ${expected.sha1}: the data on the server does not match its signature (republished since?); the target was left unchanged`, { data: { expected: expected.sha1, actual: got.sha1 } });
       }
     }
     if (expected.sha512Base64 !== undefined) {
-      const got = await this.digest('sha512', 'base64');
-      if (got !== expected.sha512Base64) {
-        throw new ZpumpError('E_VERIFY', `the downloaded ${this.target} does not match the announced sha512 identity; the target was left unchanged`, { data: { expected: expected.sha512Base64, actual: got } });
+      if (got.sha512Base64 !== expected.sha512Base64) {
+        throw new ZpumpError('E_VERIFY', `the downloaded ${this.target} does not match the announced sha512 identity; the target was left unchanged`, { data: { expected: expected.sha512Base64, actual: got.sha512Base64 } });
       }
     }
     await this.temp.handle.sync().catch(() => undefined);
