@@ -6,7 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodeFor, isZpumpError } from './errors.js';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD } from './api.js';
-import { parseBlockSize, parseEngine, parseSize } from './commands/flags.js';
+import { parseBlockSize, parseCount, parseEngine, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
 
 const usage = (fn: (text: string) => unknown) => (text: string) => {
   try {
@@ -51,16 +51,20 @@ function program(setExit: (code: number) => void): Command {
     .summary('bring TARGET up to date with what CONTROL describes, fetching only changed blocks')
     .description(
       'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range\n' +
-        'requests (or from a file: URL or path). The result replaces TARGET only after its SHA-1 matches.',
+        'requests, SFTP reads (sftp://user@host:port/path) or a file: URL or path. The result replaces TARGET\n' +
+        'only after its SHA-1 matches.',
     )
     .argument('<CONTROL>', 'path or http(s) URL of a .zsync')
     .argument('[TARGET]', "the local file to update (default: the control file's Filename)")
     .option('-i, --seed <FILE>', 'local file to reuse blocks from (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)')
     .option('--ca-file <PEM>', 'extra CA certificates for https (e.g. a private CA)')
+    .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent, $SSH_AUTH_SOCK)')
+    .option('--known-hosts <FILE>', 'known_hosts file to check sftp servers against (default ~/.ssh/known_hosts)')
+    .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint (ssh-keygen -l -f KEY.pub)')
     .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C client (plain http:// only), js = built-in; auto uses zsync for http:// when installed').default('auto').argParser(usage(parseEngine)))
     .option('--json', 'result as JSON: engine, bytesReused, bytesFetched, requests, seconds, verified', false)
-    .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc')
+    .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc\n  zpump sync -u sftp://me@data.example.org/srv/big.nc --ssh-key ~/.ssh/id_ed25519 big.nc.zsync big.nc')
     .action(async (control: string, target: string | undefined, opts) => {
       const { runSync } = await import('./commands/sync.js');
       setExit(await runSync(control, target, opts));
@@ -83,6 +87,91 @@ function program(setExit: (code: number) => void): Command {
     .action(async (opts) => {
       const { runEngines } = await import('./commands/engines.js');
       setExit(await runEngines(opts));
+    });
+
+  const publishing = (cmd: Command): Command =>
+    cmd
+      .requiredOption('--base-url <URL>', 'where subscribers fetch the data from (http://, https://, sftp://, file://)')
+      .option('--root <DIR>', 'relPath is taken relative to DIR (default: the current folder; for watch: the watched folder)')
+      .option('--post <SINK>', '- (stdout, JSON lines) | spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port', '-')
+      .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
+      .option('--write-zsync', 'also write FILE.zsync beside each signed file (for plain zsync users)', false)
+      .addOption(new Option('-b, --block-size <SIZE|auto>', 'block size; auto = smallest power of two >= 4k whose signature fits --budget').default('auto').argParser(usage(parseBlockSize)))
+      .addOption(new Option('--budget <SIZE>', 'signature size budget for --block-size auto').default(DEFAULT_BUDGET, '64k').argParser(usage((t) => parseSize(t, '--budget'))))
+      .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this are announced without a signature (sent whole)').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
+      .addOption(new Option('--inline-limit <SIZE>', 'larger signatures travel by reference: FILE.zsync is written beside the file').default(64 << 10, '64k').argParser(usage((t) => parseSize(t, '--inline-limit'))))
+      .addOption(new Option('--engine <auto|zsync|js>', 'engine that makes signatures').default('auto').argParser(usage(parseEngine)))
+      .option('--json', 'one JSON result per announcement on stdout (not with --post -)', false);
+
+  publishing(
+    cli
+      .command('announce')
+      .summary('make a notification message per file, its signature inside, and post it')
+      .description(
+        'Post one announcement per FILE (Sarracenia v03 JSON: relPath, size, mtime, sha512 identity) with the\n' +
+          "file's zsync signature inside when it is at or above --threshold. Subscribers fetch the data from\n" +
+          '--base-url + relPath, reusing the blocks they already have.',
+      )
+      .argument('<FILE...>', 'files to announce'),
+  )
+    .addHelpText('after', '\nExamples:\n  zpump announce --base-url http://data.example.org/ --root /srv/data /srv/data/model/run12/*.grib2\n  zpump announce --base-url file:///srv/data/ --post spool:/var/spool/zpump big.nc\n  zpump announce --base-url http://host/ --post amqp://user:pass@broker/ --root /srv/data /srv/data/x.nc')
+    .action(async (files: string[], opts) => {
+      const { runAnnounce } = await import('./commands/announce.js');
+      setExit(await runAnnounce(files, opts));
+    });
+
+  publishing(
+    cli
+      .command('watch')
+      .summary('announce every settled change under DIR (creations, rewrites, appends, removals, renames)')
+      .description(
+        'Watch DIR and announce each file once it has stopped changing for --settle; removals and renames are ' +
+          'announced as v03 fileOp messages. Temporary files, .zsync files and zpump\'s own files are ignored. ' +
+          'When the broker goes away, announcements wait and are posted once it is back. Stop with Ctrl-C.',
+      )
+      .argument('<DIR>', 'folder to watch'),
+  )
+    .addOption(new Option('--settle <MS>', 'quiet time before a file counts as written').default(2000, '2000').argParser(usage((t) => parseMillis(t, '--settle'))))
+    .option('--initial', 'also announce the files already there when watching starts', false)
+    .addHelpText('after', '\nExample:\n  zpump watch /srv/data --base-url http://data.example.org/ --post amqp://user:pass@broker/')
+    .action(async (dir: string, opts) => {
+      const { runWatch } = await import('./commands/watch.js');
+      setExit(await runWatch(dir, opts));
+    });
+
+  cli
+    .command('subscribe')
+    .summary('apply announcements to a local tree, fetching only changed blocks')
+    .description(
+      'Take announcements from SOURCE and bring --dir up to date: files without a signature or without a local ' +
+        'copy are fetched whole, the others synced block by block; each result is verified (SHA-1 and the sha512 ' +
+        'identity) before it replaces the old copy, and a message is acknowledged only after that. Refused ' +
+        'messages (bad JSON, a relPath leaving --dir, a disallowed URL scheme...) are set aside with the reason: ' +
+        'spool:DIR/rejected/, or --rejected for the brokers.\n ' +
+        'SOURCE: spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port | - (JSON lines on stdin)',
+    )
+    .argument('<SOURCE>', 'where announcements come from')
+    .requiredOption('--dir <DIR>', 'local root: relPaths land under it, never outside')
+    .option('--once', 'apply what is queued now, then exit (cron, make); exit 1 if any message was set aside', false)
+    .option('--queue <NAME>', 'durable AMQP queue (shared by instances) / MQTT session name (default: one per host and --dir)')
+    .option('--subtopic <TOPIC>', 'what to receive below v03, levels separated by / (e.g. model/#)', '#')
+    .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
+    .option('--allow-file', 'accept file: data URLs (off by default: a message could read any local file)', false)
+    .addOption(new Option('--engine <auto|zsync|js>', 'sync engine; auto = the C zsync for http:// when installed, js otherwise').default('auto').argParser(usage(parseEngine)))
+    .addOption(new Option('--retries <N>', 'attempts after the first for a failed transfer, with backoff').default(3).argParser(usage((t) => parseCount(t, '--retries'))))
+    .addOption(new Option('--retry-delay <SECONDS>', 'first retry delay, doubled each time').default(1).argParser(usage((t) => parseSeconds(t, '--retry-delay'))))
+    .addOption(new Option('--prefetch <N>', 'AMQP messages in hand at once (files are applied in parallel, each file in order)').default(4).argParser(usage((t) => parseCount(t, '--prefetch', 1))))
+    .addOption(new Option('--message-limit <SIZE>', 'refuse messages larger than this').default(16 << 20, '16M').argParser(usage((t) => parseSize(t, '--message-limit'))))
+    .option('--rejected <DIR>', 'where refused messages are kept (default: DIR/.zpump/rejected; spool: its rejected/)')
+    .option('--ca-file <PEM>', 'extra CA certificates for https')
+    .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent)')
+    .option('--known-hosts <FILE>', 'known_hosts for sftp:// servers (default ~/.ssh/known_hosts)')
+    .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint')
+    .option('--json', 'one JSON report per message on stdout', false)
+    .addHelpText('after', '\nExamples:\n  zpump subscribe spool:/var/spool/zpump --dir /srv/mirror --once --allow-file\n  zpump subscribe amqp://user:pass@broker/ --queue mirror1 --dir /srv/mirror\n  zpump announce --base-url http://h/ f.nc | zpump subscribe - --dir /tmp/copy')
+    .action(async (source: string, opts) => {
+      const { runSubscribe } = await import('./commands/subscribe.js');
+      setExit(await runSubscribe(source, opts));
     });
 
   cli

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../src', import.meta.url));
-const ORDER = ['errors', 'format', 'engine', 'transport', 'local', 'backends', 'api', 'commands', 'cli'];
+const ORDER = ['errors', 'format', 'engine', 'transport', 'local', 'backends', 'api', 'pump', 'commands', 'cli'];
 
 function layerOf(file: string): number {
   const rel = relative(SRC, file);

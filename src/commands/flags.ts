@@ -26,3 +26,21 @@ export function parseEngine(text: string): EngineChoice {
   if (text === 'auto' || text === 'zsync' || text === 'js') return text;
   throw new ZpumpError('E_USAGE', `--engine expects auto, zsync or js, got ${JSON.stringify(text)}`);
 }
+
+export function parseCount(text: string, flag: string, min = 0): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min) throw new ZpumpError('E_USAGE', `${flag} expects a whole number >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function parseSeconds(text: string, flag: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new ZpumpError('E_USAGE', `${flag} expects seconds (e.g. 0.5 or 2), got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function parseMillis(text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(text);
+  if (!m) throw new ZpumpError('E_USAGE', `${flag} expects milliseconds (e.g. 500, 500ms or 2s), got ${JSON.stringify(text)}`);
+  return Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : 1));
+}

@@ -10,15 +10,21 @@ export interface SyncFlags {
   engine: EngineChoice;
   json: boolean;
   caFile?: string;
+  sshKey?: string;
+  knownHosts?: string;
+  hostFingerprint?: string;
 }
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
+  // A typo in the fingerprint should fail now, not after scanning gigabytes of local data.
+  if (flags.hostFingerprint !== undefined) (await import('../transport/sftp.js')).normalizeFingerprint(flags.hostFingerprint);
   const ca = flags.caFile ? await (await import('node:fs/promises')).readFile(flags.caFile, 'utf8') : undefined;
   const startBar = await progressMaker(!flags.json);
   let bar: Progress | undefined;
   let phase = '';
   const result = await sync({
-    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, transport: { ca },
+    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine,
+    transport: { ca, sftp: { privateKeyPath: flags.sshKey, knownHostsPath: flags.knownHosts, hostFingerprint: flags.hostFingerprint } },
     onProgress: (p, done, total) => {
       if (p !== phase) {
         bar?.stop();

@@ -27,6 +27,9 @@ export async function openRangeSource(url: string, options: OpenOptions = {}): P
     const { createHttpSource } = await import('./http.js');
     return createHttpSource(url, options);
   }
-  if (scheme === 'sftp') throw new ZpumpError('E_UNSUPPORTED', `sftp data URLs are not supported yet (${url})`);
-  throw new ZpumpError('E_UNSUPPORTED', `cannot fetch data over ${scheme}: (supported: http, https, file, local paths)`);
+  if (scheme === 'sftp') {
+    const { createSftpSource } = await import('./sftp.js');
+    return createSftpSource(url, options.sftp);
+  }
+  throw new ZpumpError('E_UNSUPPORTED', `cannot fetch data over ${scheme}: (supported: http, https, sftp, file, local paths)`);
 }

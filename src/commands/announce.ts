@@ -1,0 +1,65 @@
+// zpump announce FILE... : one announcement per file, posted to a sink (stdout by default).
+
+import { resolve } from 'node:path';
+import type { EngineChoice } from '../backends/types.js';
+import { exitCodeFor, ZpumpError } from '../errors.js';
+import { announceFile } from '../pump/announce.js';
+import { openSink } from '../pump/bus/open.js';
+import type { Announced } from '../pump/announce.js';
+import { errorJson, formatBytes, printJson, warn } from './output.js';
+
+export interface PublishFlags {
+  baseUrl: string;
+  root?: string;
+  post: string;
+  writeZsync: boolean;
+  blockSize: number | 'auto';
+  budget: number;
+  threshold: number;
+  inlineLimit: number;
+  engine: EngineChoice;
+  exchange: string;
+  json: boolean;
+}
+
+export function publishOptions(flags: PublishFlags) {
+  if (flags.json && flags.post === '-') throw new ZpumpError('E_USAGE', '--json and --post - both want stdout: post to spool:DIR or a broker, or drop --json');
+  return {
+    root: resolve(flags.root ?? '.'),
+    baseUrl: flags.baseUrl,
+    threshold: flags.threshold,
+    blockSize: flags.blockSize,
+    budget: flags.budget,
+    engine: flags.engine,
+    inlineLimit: flags.inlineLimit,
+    writeZsync: flags.writeZsync,
+  };
+}
+
+export function describeAnnounced(path: string, a: Announced, where: string): string {
+  const m = a.message;
+  const sig = a.signature === 'none' ? 'no signature (below the threshold: fetched whole)' : a.signature === 'inline' ? `signature inline (${formatBytes(m.zsync?.kind === 'inline' ? m.zsync.bytes.length : 0)})` : `signature by reference (${a.zsyncPath})`;
+  return `announced ${m.relPath} (${formatBytes(m.size)}, ${sig}) to ${where} in ${a.seconds.toFixed(2)} s`;
+}
+
+export async function runAnnounce(files: string[], flags: PublishFlags): Promise<number> {
+  const options = publishOptions(flags);
+  const sink = await openSink(flags.post, { exchange: flags.exchange, maxAttempts: 5, log: warn });
+  let exitCode = 0;
+  try {
+    for (const file of files) {
+      try {
+        const result = await announceFile(sink, resolve(file), options);
+        if (flags.json) printJson({ file, relPath: result.message.relPath, size: result.message.size, signature: result.signature, zsyncPath: result.zsyncPath, engine: result.engine, seconds: result.seconds, sink: sink.where });
+        else warn(describeAnnounced(file, result, sink.where));
+      } catch (error) {
+        exitCode = Math.max(exitCode, exitCodeFor(error));
+        if (flags.json) printJson(errorJson(error, { file }));
+        warn(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  } finally {
+    await sink.close();
+  }
+  return exitCode;
+}

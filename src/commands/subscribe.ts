@@ -1,0 +1,56 @@
+// zpump subscribe SOURCE --dir DIR : apply announcements to a local tree.
+
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { EngineChoice } from '../backends/types.js';
+import { openSource } from '../pump/bus/open.js';
+import { DEFAULT_SCHEMES } from '../pump/message.js';
+import { Subscriber, describeReport } from '../pump/subscribe.js';
+import { formatBytes, printJson, say, warn } from './output.js';
+
+export interface SubscribeFlags {
+  dir: string;
+  once: boolean;
+  queue?: string;
+  subtopic: string;
+  exchange: string;
+  allowFile: boolean;
+  engine: EngineChoice;
+  json: boolean;
+  retries: number;
+  retryDelay: number;
+  messageLimit: number;
+  prefetch: number;
+  rejected?: string;
+  caFile?: string;
+  sshKey?: string;
+  knownHosts?: string;
+  hostFingerprint?: string;
+}
+
+export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
+  const dir = resolve(flags.dir);
+  const ca = flags.caFile ? await readFile(flags.caFile, 'utf8') : undefined;
+  const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir });
+  const subscriber = new Subscriber({
+    dir,
+    schemes: flags.allowFile ? [...DEFAULT_SCHEMES, 'file'] : DEFAULT_SCHEMES,
+    messageLimit: flags.messageLimit,
+    engine: flags.engine,
+    transport: { ca, sftp: { privateKeyPath: flags.sshKey, knownHostsPath: flags.knownHosts, hostFingerprint: flags.hostFingerprint } },
+    retries: flags.retries,
+    retryDelayMs: flags.retryDelay * 1000,
+    rejectedDir: flags.rejected ?? join(dir, '.zpump', 'rejected'),
+    report: (r) => (flags.json ? printJson(r) : say(describeReport(r, formatBytes))),
+    log: warn,
+  });
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  if (!flags.once) warn(`applying announcements from ${source.where} to ${dir}`);
+  await subscriber.run(source, { once: flags.once, prefetch: flags.prefetch, signal: stop.signal });
+  if (flags.once) warn(`${subscriber.applied} applied, ${subscriber.setAside} set aside`);
+  // For cron and make: a message that could not be applied is a failure worth noticing.
+  return subscriber.setAside > 0 ? 1 : 0;
+}

@@ -1,0 +1,59 @@
+// One writer per file, across processes and machines sharing a folder: a lock file beside the
+// target, made with O_EXCL. A lock left by a dead process on this host (or one older than any
+// sane transfer) is taken over, so a killed subscriber never blocks the file for good.
+
+import { hostname } from 'node:os';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ZpumpError, fromSystemError } from '../errors.js';
+
+export const LOCK_SUFFIX = '.zpump-lock';
+const STALE_MS = 6 * 3600_000;
+
+export function lockPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}${LOCK_SUFFIX}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function isStale(path: string): Promise<boolean> {
+  const [text, st] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
+  if (!st) return true; // gone meanwhile: try again
+  const [host, pid] = text.trim().split(/\s+/);
+  if (host === hostname() && Number(pid) > 0 && !alive(Number(pid))) return true;
+  return Date.now() - st.mtimeMs > STALE_MS;
+}
+
+export async function withFileLock<T>(target: string, work: () => Promise<T>, timeoutMs = 30 * 60_000): Promise<T> {
+  const path = lockPathFor(target);
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 50; ; wait = Math.min(1000, wait * 2)) {
+    try {
+      const fh = await open(path, 'wx', 0o644);
+      await fh.writeFile(`${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
+      await fh.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(error, 'cannot lock', target);
+      if (await isStale(path)) {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new ZpumpError('E_IO', `${target} is locked by another subscriber (${path}); giving up after ${Math.round(timeoutMs / 1000)} s`);
+      await sleep(wait);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(path, { force: true });
+  }
+}

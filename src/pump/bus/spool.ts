@@ -1,0 +1,91 @@
+// The embedded bus: a folder of message files. One message per *.json file, written under a dot
+// name and renamed (so readers never see half a message), named so that names sort in
+// publication order. A subscriber applies them in name order and removes each once applied;
+// refused ones move to rejected/ with NAME.reason.txt beside them. Dot files are not messages.
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fromSystemError } from '../../errors.js';
+import { renderAnnouncement, v03Time, type Announcement } from '../../format/announcement.js';
+import type { ConsumeOptions, Delivery, Sink, Source } from './types.js';
+
+const POLL_MS = 250;
+let sequence = 0;
+
+export function spoolPathOf(spec: string): string {
+  return spec.replace(/^spool:/, '');
+}
+
+export async function createSpoolSink(dir: string): Promise<Sink> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw fromSystemError(error, 'cannot make the spool folder', dir);
+  }
+  return {
+    where: `spool:${dir}`,
+    async post(message: Announcement) {
+      // Time first so names from several publishers interleave by time; the sequence keeps one
+      // publisher's messages of the same millisecond in order.
+      const name = `${v03Time(Date.now())}-${String(process.pid).padStart(7, '0')}-${String(sequence++).padStart(9, '0')}.json`;
+      const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+      try {
+        const fh = await open(temp, 'wx', 0o644);
+        try {
+          await fh.writeFile(`${renderAnnouncement(message)}\n`);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(temp, join(dir, name));
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw fromSystemError(error, 'cannot write to the spool', dir);
+      }
+    },
+    async close() {},
+  };
+}
+
+export function createSpoolSource(dir: string): Source {
+  const rejected = join(dir, 'rejected');
+  return {
+    where: `spool:${dir}`,
+    keepsRejected: true,
+    async consume(handle: (d: Delivery) => Promise<void>, options: ConsumeOptions) {
+      for (;;) {
+        if (options.signal.aborted) return;
+        let names: string[];
+        try {
+          names = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+        } catch (error) {
+          throw fromSystemError(error, 'cannot read the spool', dir);
+        }
+        for (const name of names) {
+          if (options.signal.aborted) return;
+          const path = join(dir, name);
+          let body: Uint8Array;
+          try {
+            body = await readFile(path);
+          } catch {
+            continue; // taken by another subscriber or removed by hand since the listing
+          }
+          await handle({
+            body,
+            id: name,
+            ack: () => rm(path, { force: true }),
+            async setAside(reason: string) {
+              await mkdir(rejected, { recursive: true });
+              await writeFile(join(rejected, `${name}.reason.txt`), `${reason}\n`);
+              await rename(path, join(rejected, name)).catch(() => rm(path, { force: true }));
+            },
+          });
+        }
+        if (options.once && names.length === 0) return;
+        if (names.length === 0) await sleep(POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
+      }
+    },
+  };
+}

@@ -1,0 +1,217 @@
+// Announcements for files: built by the publisher from a file on disk (signature inline, by
+// reference, or none below the threshold), and checked by the subscriber before anything is
+// written (scheme allow-list, relPath that stays inside --dir, signature that agrees with size).
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make } from '../api.js';
+import type { EngineChoice } from '../backends/types.js';
+import { ZpumpError, fromSystemError } from '../errors.js';
+import { v03Time, type Announcement } from '../format/announcement.js';
+import { parseControlFile, type ControlFile } from '../format/control-file.js';
+import { writeVerifiedControlFile } from '../local/control-file-io.js';
+
+/** Signatures whose base64 is larger travel by reference (the .zsync is published beside the file). */
+export const DEFAULT_INLINE_LIMIT = 64 << 10;
+
+export interface BuildOptions {
+  /** The file to announce. */
+  path: string;
+  /** relPath is taken relative to this folder. */
+  root: string;
+  baseUrl: string;
+  threshold?: number;
+  blockSize?: number | 'auto';
+  budget?: number;
+  engine?: EngineChoice;
+  inlineLimit?: number;
+  /** Also write PATH.zsync beside the file (always done for signatures sent by reference). */
+  writeZsync?: boolean;
+  /** fileOp to carry, e.g. {rename: "old/relPath"}. */
+  fileOp?: Record<string, string>;
+}
+
+export interface BuiltMessage {
+  message: Announcement;
+  signature: 'inline' | 'reference' | 'none';
+  /** The .zsync written beside the file, if any. */
+  zsyncPath?: string;
+  engine?: string;
+}
+
+/** relPath of `path` under `root`, with / separators; refuses paths outside root. */
+export function relPathOf(root: string, path: string): string {
+  const rel = relative(resolve(root), resolve(path));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new ZpumpError('E_USAGE', `${path} is not inside --root ${root}: relPath would leave it`);
+  }
+  return rel.split(sep).join('/');
+}
+
+async function sha512Of(path: string): Promise<string> {
+  const hash = createHash('sha512');
+  try {
+    await pipeline(createReadStream(path), hash);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read', path);
+  }
+  return hash.digest('base64');
+}
+
+export async function buildFileMessage(options: BuildOptions): Promise<BuiltMessage> {
+  const relPath = relPathOf(options.root, options.path);
+  let before;
+  try {
+    before = await stat(options.path);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot announce', options.path);
+  }
+  if (!before.isFile()) throw new ZpumpError('E_BAD_INPUT', `${options.path} is not a regular file`);
+  const threshold = options.threshold ?? DEFAULT_THRESHOLD;
+  const inlineLimit = options.inlineLimit ?? DEFAULT_INLINE_LIMIT;
+  const message: Announcement = {
+    pubTime: '',
+    baseUrl: options.baseUrl,
+    relPath,
+    size: before.size,
+    mtime: v03Time(before.mtimeMs),
+    identity: { method: 'sha512', value: '' },
+    extra: {},
+  };
+  if (options.fileOp) message.fileOp = options.fileOp;
+  let signature: BuiltMessage['signature'] = 'none';
+  let zsyncPath: string | undefined;
+  let engine: string | undefined;
+  const [identity] = await Promise.all([
+    sha512Of(options.path),
+    (async () => {
+      if (before.size < threshold) return;
+      // The signature goes to a private temp file unless it is to be published beside the data.
+      const beside = `${options.path}.zsync`;
+      const scratch = join(tmpdir(), `zpump-${process.pid}-${Math.random().toString(16).slice(2)}.zsync`);
+      const output = options.writeZsync ? beside : scratch;
+      try {
+        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget: options.budget ?? DEFAULT_BUDGET, force: true, engine: options.engine });
+        if (made.skipped) return;
+        engine = made.engine;
+        const bytes = new Uint8Array(await readFile(output));
+        if (Math.ceil(bytes.length / 3) * 4 <= inlineLimit) {
+          message.zsync = { kind: 'inline', bytes, blockSize: made.blockSize };
+          signature = 'inline';
+          if (options.writeZsync) zsyncPath = beside;
+        } else {
+          if (!options.writeZsync) await writeVerifiedControlFile(beside, async (h) => { await h.writeFile(bytes); });
+          const zsyncIdentity = createHash('sha512').update(bytes).digest('base64');
+          message.zsync = { kind: 'reference', retrievePath: `${message.retrievePath ?? relPath}.zsync`, size: bytes.length, identity: { method: 'sha512', value: zsyncIdentity } };
+          signature = 'reference';
+          zsyncPath = beside;
+        }
+      } finally {
+        await rm(scratch, { force: true });
+      }
+    })(),
+  ]);
+  // A file rewritten while we read it would give a signature and identity of neither version.
+  const after = await stat(options.path).catch(() => undefined);
+  if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    throw new ZpumpError('E_IO', `${options.path} changed while it was being announced; announce it again once it is stable`, { data: { retry: true } });
+  }
+  message.identity.value = identity;
+  message.pubTime = v03Time(Date.now());
+  return { message, signature, ...(zsyncPath ? { zsyncPath } : {}), ...(engine ? { engine } : {}) };
+}
+
+/** A v03 removal notice: the file is gone at the source. */
+export function buildRemoveMessage(root: string, path: string, baseUrl: string): Announcement {
+  return { pubTime: v03Time(Date.now()), baseUrl, relPath: relPathOf(root, path), size: 0, identity: { method: 'sha512', value: EMPTY_SHA512 }, fileOp: { remove: '' }, extra: {} };
+}
+
+const EMPTY_SHA512 = createHash('sha512').digest('base64');
+
+export const isRemove = (a: Announcement): boolean => a.fileOp !== undefined && 'remove' in a.fileOp;
+export const renamedFrom = (a: Announcement): string | undefined => (typeof a.fileOp?.rename === 'string' ? a.fileOp.rename : undefined);
+
+export interface AcceptOptions {
+  /** URL schemes the subscriber fetches from (default http, https, sftp). */
+  schemes?: readonly string[];
+}
+
+export const DEFAULT_SCHEMES = ['http', 'https', 'sftp'] as const;
+
+const refuse = (message: string): ZpumpError => new ZpumpError('E_BAD_MESSAGE', message);
+const unsafe = (message: string): ZpumpError => new ZpumpError('E_UNSAFE_PATH', message);
+
+/** Checks that need no disk: relPath syntax, scheme, signature consistency. Returns the inline signature, parsed. */
+export function checkMessage(a: Announcement, options: AcceptOptions = {}): { control?: ControlFile } {
+  checkRelPath(a.relPath, 'relPath');
+  if (a.retrievePath !== undefined) checkRelPath(a.retrievePath, 'retrievePath');
+  const rename = renamedFrom(a);
+  if (rename !== undefined) checkRelPath(rename, 'fileOp.rename');
+  const schemes = options.schemes ?? DEFAULT_SCHEMES;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(a.baseUrl)?.[1]?.toLowerCase();
+  if (scheme === undefined) throw refuse(`baseUrl ${JSON.stringify(a.baseUrl)} is not a URL`);
+  if (!schemes.includes(scheme)) {
+    throw refuse(`baseUrl ${a.baseUrl}: the ${scheme}: scheme is not allowed here (allowed: ${schemes.join(', ')}${scheme === 'file' ? '; --allow-file accepts file: URLs' : ''})`);
+  }
+  if (isRemove(a)) return {};
+  if (a.zsync?.kind === 'inline') {
+    let control: ControlFile;
+    try {
+      control = parseControlFile(a.zsync.bytes);
+    } catch (error) {
+      throw refuse(`the inline signature of ${a.relPath} is not a valid .zsync: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (control.length !== a.size) throw refuse(`the signature of ${a.relPath} describes ${control.length} bytes but size says ${a.size}`);
+    return { control };
+  }
+  if (a.zsync?.kind === 'reference') checkRelPath(a.zsync.retrievePath, 'zsync.retrievePath');
+  return {};
+}
+
+function checkRelPath(path: string, field: string): void {
+  const parts = path.split('/');
+  if (path.startsWith('/') || /^[a-z]:/i.test(path) || path.includes('\\')) throw unsafe(`${field} ${JSON.stringify(path)} is absolute or not a plain / path`);
+  if (parts.includes('..')) throw unsafe(`${field} ${JSON.stringify(path)} contains ".."`);
+  if (path.includes('\0')) throw unsafe(`${field} contains a NUL byte`);
+  if (parts.every((p) => p === '' || p === '.')) throw unsafe(`${field} ${JSON.stringify(path)} names no file`);
+}
+
+/**
+ * The absolute local path for relPath under dir, refused when it would land outside dir through a
+ * symlink in the existing part of the path or when the target itself is a symlink.
+ */
+export async function localPathFor(dir: string, relPath: string): Promise<string> {
+  checkRelPath(relPath, 'relPath');
+  const root = await realpath(dir).catch((error: unknown) => {
+    throw fromSystemError(error, 'cannot use --dir', dir);
+  });
+  const target = resolve(root, ...relPath.split('/').filter((p) => p !== '' && p !== '.'));
+  const outside = (p: string): boolean => p !== root && !p.startsWith(root + sep);
+  if (outside(target)) throw unsafe(`relPath ${JSON.stringify(relPath)} resolves outside --dir`);
+  // Walk up to the deepest folder that exists; its real path must still be inside dir.
+  let existing = dirname(target);
+  for (;;) {
+    const st = await lstat(existing).catch(() => undefined);
+    if (st) break;
+    existing = dirname(existing);
+  }
+  const real = await realpath(existing);
+  if (outside(real)) throw unsafe(`relPath ${JSON.stringify(relPath)} leads outside --dir through a symbolic link (${existing} → ${real})`);
+  const st = await lstat(target).catch(() => undefined);
+  if (st?.isSymbolicLink()) throw unsafe(`relPath ${JSON.stringify(relPath)} is a symbolic link in --dir; refusing to write through it`);
+  if (st && !st.isFile()) throw unsafe(`relPath ${JSON.stringify(relPath)} is a ${st.isDirectory() ? 'directory' : 'special file'} in --dir`);
+  return target;
+}
+
+/** Make the folders of a checked local path (after localPathFor). */
+export async function makeParents(target: string): Promise<void> {
+  try {
+    await mkdir(dirname(target), { recursive: true });
+  } catch (error) {
+    throw fromSystemError(error, 'cannot make the folder for', target);
+  }
+}

@@ -1,0 +1,145 @@
+// The watcher: every settled change under a folder becomes an announcement. Files are announced
+// once their size and mtime have stopped changing (large files are written slowly); zpump's own
+// temporaries, lock files, .zsync files and editors' scratch files are ignored. A removal waits a
+// moment: if the same inode shows up under another name, it is announced as a rename (v03
+// fileOp.rename) so subscribers move their copy instead of fetching it again.
+
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import type { Stats } from 'node:fs';
+import type { Sink } from './bus/types.js';
+import { announceFile, postPatiently, type Announced, type PublishOptions } from './announce.js';
+import { buildRemoveMessage, relPathOf } from './message.js';
+import { isZpumpError } from '../errors.js';
+
+export interface WatchOptions extends PublishOptions {
+  /** Quiet time before a file counts as written (ms). */
+  settleMs: number;
+  /** Also announce the files already there when watching starts. */
+  initial: boolean;
+  /** Folders under root never to announce (a spool inside the tree, for instance). */
+  exclude: string[];
+  signal: AbortSignal;
+  log: (line: string) => void;
+  onAnnounced: (path: string, result: Announced | { removed: true }) => void;
+  /** Called once chokidar has scanned the tree. */
+  onReady?: () => void;
+}
+
+export function isScratchName(name: string): boolean {
+  return (
+    name.endsWith('.zsync') ||
+    name.endsWith('.zpump-tmp') ||
+    name.endsWith('.zpump-lock') ||
+    name.endsWith('~') ||
+    /\.(swp|swx|part|partial|tmp|crdownload)$/i.test(name) ||
+    (name.startsWith('.') && /tmp|temp/i.test(name))
+  );
+}
+
+export async function watchTree(sink: Sink, options: WatchOptions): Promise<void> {
+  const { watch } = await import('chokidar');
+  const root = resolve(options.root);
+  const excluded = options.exclude.map((p) => resolve(p));
+  const inside = (p: string, dir: string): boolean => p === dir || p.startsWith(dir + sep);
+  const ignored = (path: string): boolean => {
+    const abs = resolve(path);
+    return abs !== root && (isScratchName(basename(abs)) || excluded.some((dir) => inside(abs, dir)));
+  };
+  const inodes = new Map<string, number>(); // path → inode, to recognise renames
+  const leaving = new Map<number, { path: string; timer: NodeJS.Timeout }>(); // inode → path removed a moment ago
+  let ready = false;
+  // Inodes of what is there already, so that renaming an old file is recognised too.
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    if (!entry.isFile() || ignored(path)) continue;
+    const st = await stat(path).catch(() => undefined);
+    if (st) inodes.set(path, st.ino);
+  }
+
+  // One file at a time: signature making is CPU-bound, and order per file must be kept.
+  const queue: Array<() => Promise<void>> = [];
+  const queued = new Set<string>();
+  let running = false;
+  const pump = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    while (queue.length > 0 && !options.signal.aborted) await queue.shift()!();
+    running = false;
+  };
+  const enqueue = (key: string, task: () => Promise<void>): void => {
+    if (queued.has(key)) return; // already waiting: it will read the file as it is then
+    queued.add(key);
+    queue.push(async () => {
+      queued.delete(key);
+      await task().catch((error: unknown) => options.log(`${relative(root, key) || key}: ${error instanceof Error ? error.message : String(error)}`));
+    });
+    void pump();
+  };
+
+  const announce = (path: string, fileOp?: Record<string, string>): void => {
+    enqueue(`${path}\0${fileOp ? 'rename' : ''}`, async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const built = await announceFile({ where: sink.where, close: sink.close, post: (m) => postPatiently(sink, m, options.log, options.signal) }, path, options, fileOp);
+          options.onAnnounced(path, built);
+          return;
+        } catch (error) {
+          // Rewritten while we read it: wait for it to settle again.
+          if (isZpumpError(error) && error.data?.retry === true && attempt < 20) {
+            await new Promise((r) => setTimeout(r, options.settleMs));
+            continue;
+          }
+          if (isZpumpError(error) && error.code === 'E_IO' && /ENOENT|no such file/i.test(error.message)) return; // gone again
+          throw error;
+        }
+      }
+    });
+  };
+
+  const onFile = (path: string, stats?: Stats): void => {
+    if (stats) {
+      const pending = leaving.get(stats.ino);
+      if (pending && pending.path !== path) {
+        clearTimeout(pending.timer);
+        leaving.delete(stats.ino);
+        inodes.set(path, stats.ino);
+        if (ready) announce(path, { rename: relPathOf(root, pending.path) });
+        return;
+      }
+      inodes.set(path, stats.ino);
+    }
+    if (ready) announce(path);
+  };
+
+  const onUnlink = (path: string): void => {
+    const ino = inodes.get(path);
+    inodes.delete(path);
+    const post = () =>
+      enqueue(`${path}\0remove`, async () => {
+        await postPatiently(sink, buildRemoveMessage(root, path, options.baseUrl), options.log, options.signal);
+        options.onAnnounced(path, { removed: true });
+      });
+    if (ino === undefined) return post();
+    // The new name shows up only once it has settled: wait that long, plus a margin.
+    leaving.set(ino, { path, timer: setTimeout(() => (leaving.delete(ino), post()), options.settleMs + 1000) });
+  };
+
+  const watcher = watch(root, {
+    ignored,
+    ignoreInitial: !options.initial,
+    alwaysStat: true,
+    awaitWriteFinish: { stabilityThreshold: options.settleMs, pollInterval: Math.max(20, Math.min(100, options.settleMs / 4)) },
+  });
+  watcher.on('add', onFile);
+  watcher.on('change', onFile);
+  watcher.on('unlink', onUnlink);
+  watcher.on('error', (error) => options.log(`watching ${root}: ${error instanceof Error ? error.message : String(error)}`));
+  ready = options.initial;
+  await new Promise<void>((r) => watcher.once('ready', () => r()));
+  ready = true;
+  options.onReady?.();
+  await new Promise<void>((r) => (options.signal.aborted ? r() : options.signal.addEventListener('abort', () => r(), { once: true })));
+  await watcher.close();
+  for (const { timer } of leaving.values()) clearTimeout(timer);
+}
