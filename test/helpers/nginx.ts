@@ -48,6 +48,8 @@ export interface NginxOptions {
   tls?: boolean;
   /** nginx's max_ranges: above it, a multi-range request gets the whole file (200). */
   maxRanges?: number;
+  /** nginx's limit_rate (bytes per second per connection), to make transfers slow enough to interrupt. */
+  limitRate?: number;
 }
 
 // escape=json keeps every field a valid JSON string whatever the client sent.
@@ -141,6 +143,7 @@ http {
     root ${path.resolve(opts.root)};
     access_log ${logPath} zpump;
     ${opts.maxRanges !== undefined ? `max_ranges ${opts.maxRanges};` : ''}
+    ${opts.limitRate !== undefined ? `limit_rate ${opts.limitRate};` : ''}
     ${certs ? `ssl_certificate ${certs.cert}; ssl_certificate_key ${certs.key};` : ''}
     location / { }
   }
