@@ -169,10 +169,14 @@ interface Session {
   sftp: SFTPWrapper;
   handle: Buffer;
   readSize: number;
+  /** The SFTP channel or the connection is gone: reads would never be answered. */
   closed: boolean;
+  /** The connection itself is gone. */
+  ended: boolean;
 }
 
-/** Errors that reconnecting cannot fix are ZpumpErrors; anything else is worth a retry. */
+// Retry policy: ZpumpErrors are final (a reconnect cannot fix them), other errors are worth a
+// reconnect. A failing consumer is neither: its error must pass through untouched.
 class ConsumerError extends Error {
   constructor(readonly original: unknown) {
     super('the consumer of the data failed');
@@ -284,7 +288,7 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
         return false;
       },
     };
-    const session = await new Promise<Session>((resolve, reject) => {
+    return new Promise<Session>((resolve, reject) => {
       let settled = false;
       const fail = (error: unknown) => {
         if (settled) return;
@@ -313,8 +317,8 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
             // ssh2 keeps the negotiated read limit private; staying under it keeps one read one request.
             const limit = (sftp as unknown as { _maxReadLen?: unknown })._maxReadLen;
             const readSize = typeof limit === 'number' && limit > 0 ? Math.min(READ_SIZE, limit) : READ_SIZE;
-            const s: Session = { client, sftp, handle, readSize, closed: false };
-            client.on('close', () => { s.closed = true; });
+            const s: Session = { client, sftp, handle, readSize, closed: false, ended: false };
+            client.on('close', () => { s.closed = true; s.ended = true; });
             sftp.on('close', () => { s.closed = true; });
             resolve(s);
           });
@@ -326,7 +330,6 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
         fail(new ZpumpError('E_USAGE', `${target.location}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
       }
     });
-    return session;
   };
 
   let current: Promise<Session> | undefined;
@@ -340,7 +343,7 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
     const pending = current;
     current = undefined;
     const s = pending && (await pending.catch(() => undefined));
-    if (!s || s.closed) return;
+    if (!s || s.ended) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);
       timer.unref();
