@@ -97,7 +97,7 @@ function program(setExit: (code: number) => void): Command {
       .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
       .option('--write-zsync', 'also write FILE.zsync beside each signed file (for plain zsync users)', false)
       .addOption(new Option('-b, --block-size <SIZE|auto>', 'block size; auto = smallest power of two >= 4k whose signature fits --budget').default('auto').argParser(usage(parseBlockSize)))
-      .addOption(new Option('--budget <SIZE>', 'signature size budget for --block-size auto').default(DEFAULT_BUDGET, '64k').argParser(usage((t) => parseSize(t, '--budget'))))
+      .addOption(new Option('--budget <SIZE>', 'signature size budget for --block-size auto (default: what fits --inline-limit in base64, 48k)').argParser(usage((t) => parseSize(t, '--budget'))))
       .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this are announced without a signature (sent whole)').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
       .addOption(new Option('--inline-limit <SIZE>', 'larger signatures travel by reference: FILE.zsync is written beside the file').default(64 << 10, '64k').argParser(usage((t) => parseSize(t, '--inline-limit'))))
       .addOption(new Option('--engine <auto|zsync|js>', 'engine that makes signatures').default('auto').argParser(usage(parseEngine)))

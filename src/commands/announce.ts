@@ -14,7 +14,7 @@ export interface PublishFlags {
   post: string;
   writeZsync: boolean;
   blockSize: number | 'auto';
-  budget: number;
+  budget?: number;
   threshold: number;
   inlineLimit: number;
   engine: EngineChoice;

@@ -48,8 +48,8 @@ export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  if (!flags.once) warn(`applying announcements from ${source.where} to ${dir}`);
-  await subscriber.run(source, { once: flags.once, prefetch: flags.prefetch, signal: stop.signal });
+  const onReady = () => warn(`ready: applying announcements from ${source.where} to ${dir}`);
+  await subscriber.run(source, { once: flags.once, prefetch: flags.prefetch, signal: stop.signal, onReady });
   if (flags.once) warn(`${subscriber.applied} applied, ${subscriber.setAside} set aside`);
   // For cron and make: a message that could not be applied is a failure worth noticing.
   return subscriber.setAside > 0 ? 1 : 0;

@@ -95,7 +95,9 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
       const scratch = join(tmpdir(), `zpump-${process.pid}-${Math.random().toString(16).slice(2)}.zsync`);
       const output = options.writeZsync ? beside : scratch;
       try {
-        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget: options.budget ?? DEFAULT_BUDGET, force: true, engine: options.engine });
+        // By default the block size is chosen so that the signature still fits inline once in base64.
+        const budget = options.budget ?? Math.min(DEFAULT_BUDGET, Math.floor((inlineLimit * 3) / 4));
+        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget, force: true, engine: options.engine });
         if (made.skipped) return;
         engine = made.engine;
         const bytes = new Uint8Array(await readFile(output));

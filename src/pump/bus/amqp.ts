@@ -141,6 +141,7 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
             });
           };
           if (consume.once) {
+            consume.onReady?.();
             for (;;) {
               const msg = await ch.get(options.queue, { noAck: false });
               if (msg === false) break;
@@ -155,6 +156,7 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
             const p = deliver(msg).finally(() => inFlight.delete(p));
             inFlight.add(p);
           }, { noAck: false });
+          consume.onReady?.();
           const aborted = new Promise<void>((resolve) => consume.signal.addEventListener('abort', () => resolve(), { once: true }));
           await Promise.race([closed, aborted]);
           if (consume.signal.aborted) {

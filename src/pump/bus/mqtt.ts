@@ -100,6 +100,7 @@ export async function createMqttSource(options: MqttSourceOptions): Promise<Sour
         });
         if (consume.signal.aborted) return;
         await client.subscribeAsync(`${options.exchange}/v03/${options.subtopic}`, { qos: 1 });
+        consume.onReady?.();
         lastActivity = Date.now();
         for (;;) {
           await sleep(200, undefined, { signal: consume.signal }).catch(() => undefined);

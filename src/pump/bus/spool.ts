@@ -55,6 +55,7 @@ export function createSpoolSource(dir: string): Source {
     where: `spool:${dir}`,
     keepsRejected: true,
     async consume(handle: (d: Delivery) => Promise<void>, options: ConsumeOptions) {
+      options.onReady?.();
       for (;;) {
         if (options.signal.aborted) return;
         let names: string[];

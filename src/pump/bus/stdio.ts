@@ -21,6 +21,7 @@ export function createStdinSource(): Source {
     where: 'stdin',
     async consume(handle: (d: Delivery) => Promise<void>, options: ConsumeOptions) {
       const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+      options.onReady?.();
       let n = 0;
       for await (const line of lines) {
         if (options.signal.aborted) break;

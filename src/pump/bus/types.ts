@@ -32,6 +32,8 @@ export interface ConsumeOptions {
   signal: AbortSignal;
   /** Connection trouble and other things an operator wants to see. */
   log: (line: string) => void;
+  /** Called each time the source is subscribed and waiting (again, after a reconnection). */
+  onReady?: () => void;
 }
 
 export interface Source {
