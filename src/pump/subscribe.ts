@@ -33,7 +33,7 @@ export interface SubscriberOptions {
   log: (line: string) => void;
 }
 
-export type ApplyAction = 'delta' | 'whole' | 'removed' | 'up-to-date' | 'older' | 'absent';
+export type ApplyAction = 'delta' | 'whole' | 'removed' | 'up-to-date' | 'older' | 'absent' | 'superseded';
 
 export interface ApplyReport {
   id: string;
@@ -55,6 +55,9 @@ const FINAL: ReadonlySet<ErrorCode> = new Set(['E_BAD_MESSAGE', 'E_UNSAFE_PATH',
 
 export class Subscriber {
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** The latest arrival per file: an older message still waiting for its turn is skipped. */
+  private readonly latest = new Map<string, number>();
+  private arrivals = 0;
   applied = 0;
   setAside = 0;
 
@@ -97,10 +100,16 @@ export class Subscriber {
 
   /** Parse, check and apply; resolves with what was done, throws a ZpumpError when refused or failed for good. */
   async applyBody(body: Uint8Array, id = 'message'): Promise<ApplyReport> {
+    const arrival = ++this.arrivals; // before any await: arrival order is delivery order
     const message = parseAnnouncement(body, this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT);
     checkMessage(message, { schemes: this.options.schemes ?? DEFAULT_SCHEMES });
     const target = await localPathFor(this.options.dir, message.relPath);
-    return this.serialized(target, () => this.withRetries(message, target, id));
+    if ((this.latest.get(target) ?? 0) < arrival) this.latest.set(target, arrival);
+    try {
+      return await this.serialized(target, () => this.withRetries(message, target, id, arrival));
+    } finally {
+      if (this.latest.get(target) === arrival) this.latest.delete(target);
+    }
   }
 
   /** Messages for one file are applied one after the other, in the order they arrived. */
@@ -115,9 +124,11 @@ export class Subscriber {
     }
   }
 
-  private async withRetries(message: Announcement, target: string, id: string): Promise<ApplyReport> {
+  private async withRetries(message: Announcement, target: string, id: string, arrival: number): Promise<ApplyReport> {
     const retries = this.options.retries ?? 3;
     for (let attempt = 1; ; attempt++) {
+      // A newer message for this file arrived meanwhile: it wins, this one has nothing left to do.
+      if (this.latest.get(target) !== arrival) return { id, relPath: message.relPath, action: 'superseded', seconds: 0, attempts: attempt - 1 };
       try {
         return { ...(await this.apply(message, target, id)), attempts: attempt };
       } catch (error) {
@@ -200,6 +211,8 @@ export function describeReport(r: ApplyReport, formatBytes: (n: number) => strin
   switch (r.action) {
     case 'removed':
       return `${r.relPath}: removed${extra}`;
+    case 'superseded':
+      return `${r.relPath}: skipped, a newer message for it came in`;
     case 'absent':
       return `${r.relPath}: removal announced, nothing to remove`;
     case 'older':

@@ -64,8 +64,12 @@ export function createSpoolSource(dir: string): Source {
         } catch (error) {
           throw fromSystemError(error, 'cannot read the spool', dir);
         }
+        // Up to `prefetch` messages in hand: the subscriber keeps those of one file in order and
+        // skips an older one when a newer one for the same file is already waiting.
+        const inHand = new Set<Promise<void>>();
         for (const name of names) {
-          if (options.signal.aborted) return;
+          if (options.signal.aborted) break;
+          if (inHand.size >= options.prefetch) await Promise.race(inHand);
           const path = join(dir, name);
           let body: Uint8Array;
           try {
@@ -73,7 +77,7 @@ export function createSpoolSource(dir: string): Source {
           } catch {
             continue; // taken by another subscriber or removed by hand since the listing
           }
-          await handle({
+          const done: Promise<void> = handle({
             body,
             id: name,
             ack: () => rm(path, { force: true }),
@@ -82,8 +86,11 @@ export function createSpoolSource(dir: string): Source {
               await writeFile(join(rejected, `${name}.reason.txt`), `${reason}\n`);
               await rename(path, join(rejected, name)).catch(() => rm(path, { force: true }));
             },
-          });
+          }).finally(() => inHand.delete(done));
+          inHand.add(done);
         }
+        await Promise.all(inHand);
+        if (options.signal.aborted) return;
         if (options.once && names.length === 0) return;
         if (names.length === 0) await sleep(POLL_MS, undefined, { signal: options.signal }).catch(() => undefined);
       }

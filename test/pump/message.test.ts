@@ -1,0 +1,119 @@
+import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dir, type DirectoryResult } from 'tmp-promise';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseAnnouncement, parseV03Time, renderAnnouncement } from '../../src/format/announcement.js';
+import { parseControlFile } from '../../src/format/control-file.js';
+import { routingKeyOf, topicOf } from '../../src/pump/bus/types.js';
+import { buildFileMessage, buildRemoveMessage, checkMessage, localPathFor, relPathOf } from '../../src/pump/message.js';
+import { seededBytes } from '../helpers/data.js';
+
+let tmp: DirectoryResult;
+beforeEach(async () => {
+  tmp = await dir({ unsafeCleanup: true });
+});
+afterEach(async () => {
+  await tmp.cleanup();
+});
+
+describe('buildFileMessage', () => {
+  it('puts the whole .zsync inline, relative URL, with size, mtime and sha512 identity', async () => {
+    const path = join(tmp.path, 'run12', 'field.grib2');
+    await mkdir(join(tmp.path, 'run12'));
+    const data = seededBytes(3 << 20, 7);
+    await writeFile(path, data);
+    const built = await buildFileMessage({ path, root: tmp.path, baseUrl: 'http://data.example.org/', engine: 'js' });
+    expect(built.signature).toBe('inline');
+    const m = parseAnnouncement(renderAnnouncement(built.message));
+    expect(m).toMatchObject({ relPath: 'run12/field.grib2', size: data.length, baseUrl: 'http://data.example.org/' });
+    expect(m.identity.method).toBe('sha512');
+    expect(Buffer.from(m.identity.value, 'base64')).toHaveLength(64);
+    expect(parseV03Time(m.mtime!)).toBe(Math.floor((await stat(path)).mtimeMs));
+    if (m.zsync?.kind !== 'inline') throw new Error('expected an inline signature');
+    const cf = parseControlFile(m.zsync.bytes);
+    expect(cf.length).toBe(data.length);
+    expect(cf.urls).toEqual(['field.grib2']);
+    // The default budget keeps the base64 signature within the 64 KiB inline limit.
+    expect(Math.ceil(m.zsync.bytes.length / 3) * 4).toBeLessThanOrEqual(64 << 10);
+  });
+
+  it('sends no signature below the threshold, and a reference with the .zsync beside the file above the inline limit', async () => {
+    const small = join(tmp.path, 'small.txt');
+    await writeFile(small, 'tiny');
+    expect((await buildFileMessage({ path: small, root: tmp.path, baseUrl: 'http://h/' })).message.zsync).toBeUndefined();
+
+    const big = join(tmp.path, 'big.bin');
+    await writeFile(big, seededBytes(2 << 20, 1));
+    const built = await buildFileMessage({ path: big, root: tmp.path, baseUrl: 'http://h/', blockSize: 1024, inlineLimit: 4096, engine: 'js' });
+    expect(built.signature).toBe('reference');
+    expect(built.message.zsync).toMatchObject({ kind: 'reference', retrievePath: 'big.bin.zsync' });
+    const beside = await readFile(`${big}.zsync`);
+    expect(parseControlFile(beside).blockSize).toBe(1024);
+    const text = JSON.parse(renderAnnouncement(built.message)) as { zsync: { size: number; identity: { method: string } } };
+    expect(text.zsync.size).toBe(beside.length);
+    expect(text.zsync.identity.method).toBe('sha512');
+  });
+
+  it('refuses files outside --root', async () => {
+    await writeFile(join(tmp.path, 'x'), 'x');
+    expect(() => relPathOf(join(tmp.path, 'sub'), join(tmp.path, 'x'))).toThrow(/not inside --root/);
+  });
+});
+
+describe('checkMessage', () => {
+  const base = () => parseAnnouncement(JSON.stringify({ pubTime: '20261124T000000', baseUrl: 'http://h/', relPath: 'a/b.txt', size: 3, identity: { method: 'sha512', value: 'x' } }));
+
+  it('accepts a plain message and v03 removals', () => {
+    expect(checkMessage(base())).toEqual({});
+    const rm = buildRemoveMessage('/srv', '/srv/a/b.txt', 'http://h/');
+    expect(rm.fileOp).toEqual({ remove: '' });
+    expect(checkMessage(parseAnnouncement(renderAnnouncement(rm)))).toEqual({});
+  });
+
+  it.each([
+    ['/etc/passwd', /absolute/],
+    ['a/../../x', /"\.\."/],
+    ['..', /"\.\."/],
+    ['C:/x', /absolute/],
+    ['a\\b', /plain \/ path/],
+    ['./', /names no file/],
+  ])('refuses relPath %s', (relPath, why) => {
+    expect(() => checkMessage({ ...base(), relPath })).toThrow(why);
+  });
+
+  it('allows http, https and sftp by default, file: only on request', () => {
+    for (const baseUrl of ['https://h/', 'sftp://u@h:22/data/']) expect(() => checkMessage({ ...base(), baseUrl })).not.toThrow();
+    expect(() => checkMessage({ ...base(), baseUrl: 'file:///srv/' })).toThrow(/--allow-file/);
+    expect(() => checkMessage({ ...base(), baseUrl: 'file:///srv/' }, { schemes: ['file'] })).not.toThrow();
+    expect(() => checkMessage({ ...base(), baseUrl: 'gopher://h/' })).toThrow(/gopher: scheme is not allowed/);
+  });
+
+  it('refuses a rename from outside the tree', () => {
+    expect(() => checkMessage({ ...base(), fileOp: { rename: '../../etc/shadow' } })).toThrow(/fileOp.rename/);
+  });
+});
+
+describe('localPathFor', () => {
+  it('resolves inside --dir and refuses symlinked escapes', async () => {
+    const root = join(tmp.path, 'root');
+    const outside = join(tmp.path, 'outside');
+    await mkdir(join(root, 'ok'), { recursive: true });
+    await mkdir(outside);
+    await symlink(outside, join(root, 'ok', 'escape'));
+    await symlink(join(outside, 'file'), join(root, 'linkfile'));
+    expect(await localPathFor(root, 'ok/new/deeper/f.txt')).toBe(join(root, 'ok/new/deeper/f.txt'));
+    await expect(localPathFor(root, 'ok/escape/f.txt')).rejects.toThrow(/symbolic link/);
+    await expect(localPathFor(root, 'ok/escape/a/b/f.txt')).rejects.toThrow(/symbolic link/);
+    await expect(localPathFor(root, 'linkfile')).rejects.toThrow(/symbolic link/);
+    await expect(localPathFor(root, 'ok')).rejects.toThrow(/directory/);
+  });
+});
+
+describe('bus addresses', () => {
+  it('routes by the directories of relPath, as v03 subscribers expect', () => {
+    expect(routingKeyOf('model/run12/field.grib2')).toBe('v03.model.run12');
+    expect(routingKeyOf('top.txt')).toBe('v03');
+    expect(topicOf('xpublic', 'model/run12/field.grib2')).toBe('xpublic/v03/model/run12');
+    expect(topicOf('xpublic', 'top.txt')).toBe('xpublic/v03');
+  });
+});
