@@ -9,6 +9,10 @@ export interface MosquittoServer {
   port: number;
   /** mqtt://127.0.0.1:PORT */
   url: string;
+  /** Stop the broker (it saves its sessions and queued messages to disk)... */
+  pause(): Promise<void>;
+  /** ...and start it again on the same port from the same persistence file. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,19 +40,29 @@ log_type information
     // Started as root it drops to user mosquitto, which must be able to write its persistence file here.
     const owner = process.getuid?.() === 0 ? await systemUser('mosquitto') : undefined;
     if (owner) await chownTree(dir, owner);
-    const daemon = await launch('mosquitto', mosquitto, ['-c', path.join(dir, 'mosquitto.conf')], {
-      logPath: path.join(dir, 'mosquitto.log'),
-      cwd: dir,
-    });
-    try {
-      await waitUntilReady(daemon, () => canConnect(port), 10_000);
-    } catch (e) {
-      await daemon.stop();
-      throw e;
-    }
+    const start = async () => {
+      const d = await launch('mosquitto', mosquitto, ['-c', path.join(dir, 'mosquitto.conf')], {
+        logPath: path.join(dir, 'mosquitto.log'),
+        cwd: dir,
+      });
+      try {
+        await waitUntilReady(d, () => canConnect(port), 10_000);
+      } catch (e) {
+        await d.stop();
+        throw e;
+      }
+      return d;
+    };
+    let daemon = await start();
     return {
       port,
       url: `mqtt://127.0.0.1:${port}`,
+      async pause() {
+        await daemon.stop();
+      },
+      async resume() {
+        daemon = await start();
+      },
       async stop() {
         await daemon.stop();
         await tmp.remove();

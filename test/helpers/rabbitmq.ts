@@ -15,6 +15,10 @@ export interface RabbitmqServer {
   port: number;
   /** amqp://guest:guest@127.0.0.1:PORT */
   url: string;
+  /** Stop the broker application (clients are disconnected, the port closes); the node stays up. */
+  stopApp(): Promise<void>;
+  /** Start it again, durable queues and persistent messages included. */
+  startApp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +95,13 @@ export async function startRabbitmq(): Promise<RabbitmqServer> {
     return {
       port,
       url: `amqp://guest:guest@127.0.0.1:${port}`,
+      async stopApp() {
+        await run(ctl, ['-n', node, 'stop_app'], { ...asOwner, timeout: 60_000 });
+      },
+      async startApp() {
+        await run(ctl, ['-n', node, 'start_app'], { ...asOwner, timeout: 60_000 });
+        await waitUntilReady(broker, () => canConnect(port), 60_000, 200);
+      },
       async stop() {
         try {
           await run(ctl, ['-n', node, 'stop'], { ...asOwner, timeout: 30_000 });

@@ -1,0 +1,145 @@
+// What goes over the wire, read back by plain clients as a Sarracenia subscriber would: AMQP
+// routing key, persistence and content type; MQTT topic and v5 Content Type. Then the broker
+// goes away while `watch` and `subscribe` run: announcements made meanwhile are not lost.
+
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dir, type DirectoryResult } from 'tmp-promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { seededBytes } from '../helpers/data.js';
+import { startMosquitto, type MosquittoServer } from '../helpers/mosquitto.js';
+import { startNginx, type NginxServer } from '../helpers/nginx.js';
+import { startCli, waitForSameTrees, type Running } from '../helpers/pump.js';
+import { startRabbitmq, type RabbitmqServer } from '../helpers/rabbitmq.js';
+import { requireTool } from '../helpers/require-tool.js';
+
+const hasNginx = requireTool('nginx', 'nginx-light');
+const hasRabbit = requireTool('rabbitmq-server', 'rabbitmq-server');
+const hasMosquitto = requireTool('mosquitto', 'mosquitto');
+
+interface Outage {
+  name: string;
+  available: boolean;
+  start(): Promise<{ url: string; down(): Promise<void>; up(): Promise<void>; stop(): Promise<void>; rabbit?: RabbitmqServer; mqtt?: MosquittoServer }>;
+}
+
+const brokers: Outage[] = [
+  {
+    name: 'RabbitMQ',
+    available: hasRabbit,
+    async start() {
+      const s = await startRabbitmq();
+      return { url: s.url, down: () => s.stopApp(), up: () => s.startApp(), stop: () => s.stop(), rabbit: s };
+    },
+  },
+  {
+    name: 'MQTT (mosquitto)',
+    available: hasMosquitto,
+    async start() {
+      const s = await startMosquitto();
+      return { url: s.url, down: () => s.pause(), up: () => s.resume(), stop: () => s.stop(), mqtt: s };
+    },
+  },
+];
+
+for (const broker of brokers) {
+  describe.skipIf(!hasNginx || !broker.available)(`announcements over ${broker.name}`, () => {
+    let tmp: DirectoryResult;
+    let nginx: NginxServer;
+    let server: Awaited<ReturnType<Outage['start']>>;
+    let pub: string;
+    const running: Running[] = [];
+
+    beforeAll(async () => {
+      tmp = await dir({ unsafeCleanup: true });
+      pub = join(tmp.path, 'pub');
+      await mkdir(join(pub, 'model', 'run12'), { recursive: true });
+      [nginx, server] = await Promise.all([startNginx({ root: pub }), broker.start()]);
+    });
+    afterAll(async () => {
+      for (const p of running) await p.kill('SIGKILL');
+      await Promise.all([nginx?.stop(), server?.stop()]);
+      await tmp?.cleanup();
+    });
+
+    it('carry the v03 routing (key or topic) and content type application/json', async () => {
+      const file = join(pub, 'model', 'run12', 'field.grib2');
+      await writeFile(file, seededBytes(2 << 20, 1));
+      const got = server.rabbit ? await viaAmqp(server.url, () => announce(file)) : await viaMqtt(server.url, () => announce(file));
+      expect(got.route).toBe(server.rabbit ? 'v03.model.run12' : 'xpublic/v03/model/run12');
+      expect(got.contentType).toBe('application/json');
+      if (server.rabbit) expect(got.persistent).toBe(true);
+      const message = JSON.parse(got.body) as { relPath: string; zsync: { encoding: string }; identity: { method: string } };
+      expect(message.relPath).toBe('model/run12/field.grib2');
+      expect(message.zsync.encoding).toBe('base64');
+      expect(message.identity.method).toBe('sha512');
+    });
+
+    async function announce(file: string): Promise<void> {
+      const run = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', server.url, file]);
+      expect(run.exitCode, run.stderr).toBe(0);
+    }
+
+    it('loses no announcement while the broker is down: watch queues, subscribe reconnects', async () => {
+      const mirror = join(tmp.path, 'mirror');
+      const subscriber = startCli(['subscribe', server.url, '--dir', mirror, '--queue', 'outage', '--retry-delay', '0.2']);
+      running.push(subscriber);
+      await subscriber.waitFor(/ready: applying/);
+      const watcher = startCli(['watch', pub, '--base-url', nginx.url, '--post', server.url, '--settle', '200']);
+      running.push(watcher);
+      await watcher.waitFor(/watching/);
+      await writeFile(join(pub, 'before.bin'), seededBytes(3 << 20, 2));
+      await writeFile(join(pub, 'model', 'run12', 'field.grib2'), seededBytes(2 << 20, 1)); // as announced above
+      await waitForSameTrees(pub, mirror, 60_000, 'before the outage');
+
+      await server.down();
+      await writeFile(join(pub, 'during-1.bin'), seededBytes(3 << 20, 3));
+      await writeFile(join(pub, 'model', 'during-2.txt'), 'written while the broker was down\n');
+      // Give the watcher time to notice the files and fail to post them.
+      await watcher.waitFor(/during-1\.bin|went away|cannot post|retrying/, 30_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(existsSync(join(mirror, 'during-1.bin'))).toBe(false); // the broker really was away
+      await server.up();
+      await waitForSameTrees(pub, mirror, 90_000, 'after the broker came back');
+      await subscriber.kill();
+      await watcher.kill();
+    });
+  });
+}
+
+async function viaAmqp(url: string, act: () => Promise<void>): Promise<{ route: string; contentType: string; persistent: boolean; body: string }> {
+  const { connect } = await import('amqplib');
+  const conn = await connect(url);
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertExchange('xpublic', 'topic', { durable: true });
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, 'xpublic', 'v03.model.#');
+    await act();
+    for (let i = 0; i < 100; i++) {
+      const msg = await ch.get(queue, { noAck: true });
+      if (msg) return { route: msg.fields.routingKey, contentType: String(msg.properties.contentType), persistent: msg.properties.deliveryMode === 2, body: msg.content.toString() };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('no message arrived');
+  } finally {
+    await conn.close();
+  }
+}
+
+async function viaMqtt(url: string, act: () => Promise<void>): Promise<{ route: string; contentType: string; body: string }> {
+  const { default: mqtt } = await import('mqtt');
+  const client = await mqtt.connectAsync(url, { protocolVersion: 5 });
+  try {
+    await client.subscribeAsync('xpublic/v03/#', { qos: 1 });
+    const got = new Promise<{ route: string; contentType: string; body: string }>((resolve) =>
+      client.once('message', (topic, payload, packet) => resolve({ route: topic, contentType: String(packet.properties?.contentType), body: payload.toString() })),
+    );
+    await act();
+    return await got;
+  } finally {
+    await client.endAsync();
+  }
+}
