@@ -99,7 +99,7 @@ export type SyncOutcome = SyncResult & { seconds: number; dataUrl: string };
 export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const started = performance.now();
   const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
-  const source = await loadControl(options.control, options.transport?.ca);
+  const source = await loadControl(options.control, options.transport);
   const message = source.announcement;
   if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
   const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
@@ -165,7 +165,22 @@ function parseFrom(bytes: Uint8Array, where: string): ControlFile {
   }
 }
 
-async function loadControl(where: string | Announcement, ca?: string): Promise<LoadedControl> {
+/** A referenced .zsync over a range transport (sftp): its size comes from the message. */
+async function readWholeOver(url: string, size: number | undefined, transport?: OpenOptions): Promise<Uint8Array> {
+  if (size === undefined) throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: the signature at ${url} is referenced without its size`);
+  const { openRangeSource } = await import('./transport/open.js');
+  const source = await openRangeSource(url, transport);
+  const bytes = new Uint8Array(size);
+  try {
+    await source.readRanges([{ start: 0, end: size }], (chunk) => bytes.set(chunk.data, chunk.offset));
+  } finally {
+    await source.close();
+  }
+  return bytes;
+}
+
+async function loadControl(where: string | Announcement, transport?: OpenOptions): Promise<LoadedControl> {
+  const ca = transport?.ca;
   if (typeof where !== 'string' || where === '-' || /\.json$/i.test(where)) {
     const announcement = typeof where !== 'string' ? where : parseAnnouncement(where === '-' ? await readStdin() : await readSmallFile(where));
     const loaded: LoadedControl = { location: dataUrlOf(announcement), announcement };
@@ -175,7 +190,11 @@ async function loadControl(where: string | Announcement, ca?: string): Promise<L
     } else if (announcement.zsync?.kind === 'reference') {
       const base = announcement.baseUrl.endsWith('/') ? announcement.baseUrl : `${announcement.baseUrl}/`;
       const url = new URL(announcement.zsync.retrievePath.replace(/^\/+/, ''), base).href;
-      const { bytes } = /^https?:/.test(url) ? await fetchBytes(url, ca) : { bytes: await readSmallFile(url.startsWith('file:') ? fileURLToPath(url) : url) };
+      const bytes = /^https?:/.test(url)
+        ? (await fetchBytes(url, transport?.ca)).bytes
+        : /^sftp:/.test(url)
+          ? await readWholeOver(url, announcement.zsync.size, transport)
+          : await readSmallFile(url.startsWith('file:') ? fileURLToPath(url) : url);
       loaded.bytes = bytes;
       loaded.control = parseFrom(bytes, url);
     }

@@ -70,7 +70,7 @@ for (const broker of brokers) {
       const got = server.rabbit ? await viaAmqp(server.url, () => announce(file)) : await viaMqtt(server.url, () => announce(file));
       expect(got.route).toBe(server.rabbit ? 'v03.model.run12' : 'xpublic/v03/model/run12');
       expect(got.contentType).toBe('application/json');
-      if (server.rabbit) expect(got.persistent).toBe(true);
+      if (server.rabbit) expect((got as { persistent?: boolean }).persistent).toBe(true);
       const message = JSON.parse(got.body) as { relPath: string; zsync: { encoding: string }; identity: { method: string } };
       expect(message.relPath).toBe('model/run12/field.grib2');
       expect(message.zsync.encoding).toBe('base64');
