@@ -4,7 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -373,6 +373,27 @@ describe.skipIf(!hasSshd)('sftp against OpenSSH sshd', () => {
       const res = await runCli(['sync', '--engine', 'js', '--ssh-key', sshd.privateKeyPath, '--host-fingerprint', 'ab:cd:ef', control, target], { env: env() });
       expect(res.exitCode).toBe(2);
       expect(res.stderr).toMatch(/SHA256:/);
+    });
+
+    it('announce + subscribe: an sftp base URL is synced block by block, the host key checked', async () => {
+      const mirror = join(work, 'mirror');
+      await mkdir(mirror, { recursive: true });
+      await writeFile(join(mirror, 'big.bin'), old);
+      await utimes(join(mirror, 'big.bin'), new Date('2020-01-01'), new Date('2020-01-01'));
+      const base = `sftp://${sshd.user}@${sshd.host}:${sshd.port}${pathToFileURL(srv).pathname}/`;
+      const message = await runCli(['announce', '--base-url', base, '--root', srv, dataFile]);
+      expect(message.exitCode, message.stderr).toBe(0);
+      const args = ['subscribe', '-', '--dir', mirror, '--once', '--json', '--retries', '0', '--ssh-key', sshd.privateKeyPath];
+      const refused = await runCli([...args, '--host-fingerprint', 'SHA256:' + 'A'.repeat(43)], { env: env(), input: message.stdout });
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain(sshd.hostKeyFingerprint);
+      expect(Buffer.from(await readFile(join(mirror, 'big.bin'))).equals(Buffer.from(old))).toBe(true);
+      const res = await runCli([...args, '--known-hosts', sshd.knownHostsPath], { env: env(), input: message.stdout });
+      expect(res.exitCode, res.stderr).toBe(0);
+      const report = JSON.parse(res.stdout) as { action: string; engine: string; bytesFetched: number };
+      expect(report).toMatchObject({ action: 'delta', engine: 'js' });
+      expect(report.bytesFetched).toBeLessThan(size * 0.05);
+      expect(Buffer.from(await readFile(join(mirror, 'big.bin'))).equals(Buffer.from(next))).toBe(true);
     });
 
     it('--engine zsync refuses sftp:// (zsync 0.6.2 fetches plain http only)', async () => {
