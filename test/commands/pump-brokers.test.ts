@@ -106,6 +106,28 @@ for (const broker of brokers) {
       await subscriber.kill();
       await watcher.kill();
     });
+
+    // MQTT has no shared queues in this design: one persistent session per subscriber.
+    it.runIf(broker.name === 'RabbitMQ')('several subscribers on one queue share the work, each message applied once', async () => {
+      const shared = join(tmp.path, 'shared');
+      const src = join(pub, 'batch');
+      await mkdir(src, { recursive: true });
+      const subscribers = [0, 1].map(() => startCli(['subscribe', server.url, '--dir', shared, '--queue', 'shared', '--subtopic', 'batch/#', '--prefetch', '1', '--json']));
+      running.push(...subscribers);
+      await Promise.all(subscribers.map((s) => s.waitFor(/ready: applying/)));
+      const files: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        files.push(join(src, `f${i}.bin`));
+        await writeFile(files[i]!, seededBytes((1 << 20) + i * 4096, 100 + i));
+      }
+      const run = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', server.url, ...files]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      await waitForSameTrees(src, join(shared, 'batch'), 60_000, 'with two subscribers on one queue');
+      await Promise.all(subscribers.map((s) => s.kill()));
+      const applied = subscribers.map((s) => s.stdout().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { relPath: string }).relPath));
+      expect(applied.flat().sort()).toEqual(files.map((_, i) => `batch/f${i}.bin`).sort());
+      expect(applied.every((list) => list.length > 0)).toBe(true);
+    });
   });
 }
 
