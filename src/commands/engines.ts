@@ -12,7 +12,7 @@ export async function runEngines(flags: { json: boolean }): Promise<number> {
   const usable = (t: ToolInfo): boolean => Boolean(t.path && t.version && !t.problem);
   const auto = {
     make: usable(tools[0]) ? 'zsync' : 'js',
-    sync: usable(tools[1]) ? 'zsync for http:// data, js for https, file: URLs and paths' : 'js',
+    sync: usable(tools[1]) ? 'zsync for http:// data, js for https, sftp, file: URLs and paths' : 'js',
   };
   if (flags.json) {
     printJson({ engines: [js, ...tools.map((t) => ({ name: t.name, available: usable(t), path: t.path ?? null, version: t.version ?? null, problem: t.problem ?? null }))], auto });
