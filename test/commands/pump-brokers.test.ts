@@ -128,6 +128,25 @@ for (const broker of brokers) {
       expect(applied.flat().sort()).toEqual(files.map((_, i) => `batch/f${i}.bin`).sort());
       expect(applied.every((list) => list.length > 0)).toBe(true);
     });
+
+    it('subscribe --once drains what is queued and exits (cron, make)', async () => {
+      const src = join(pub, 'once');
+      const target = join(tmp.path, 'once-mirror');
+      await mkdir(src, { recursive: true });
+      const args = ['subscribe', server.url, '--dir', target, '--queue', 'once', '--subtopic', 'once/#', '--once', '--json'];
+      // The first run declares the queue (or the MQTT session) and finds it empty.
+      const first = await runCli(args);
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(first.stdout).toBe('');
+      const files = [0, 1, 2, 3, 4].map((i) => join(src, `g${i}.bin`));
+      for (const [i, f] of files.entries()) await writeFile(f, seededBytes((1 << 20) + i, 300 + i));
+      const posted = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', server.url, ...files]);
+      expect(posted.exitCode, posted.stderr).toBe(0);
+      const second = await runCli(args);
+      expect(second.exitCode, second.stderr).toBe(0);
+      expect(second.stdout.trim().split('\n')).toHaveLength(files.length);
+      await waitForSameTrees(src, join(target, 'once'), 5_000, 'after subscribe --once');
+    });
   });
 }
 

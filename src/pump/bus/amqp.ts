@@ -142,10 +142,21 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
           };
           if (consume.once) {
             consume.onReady?.();
+            // Pull until the queue is empty, with up to `prefetch` messages in hand as when consuming.
+            const inHand = new Set<Promise<void>>();
             for (;;) {
+              if (inHand.size >= consume.prefetch) {
+                await Promise.race(inHand);
+                continue;
+              }
               const msg = await ch.get(options.queue, { noAck: false });
-              if (msg === false) break;
-              await deliver(msg);
+              if (msg === false) {
+                if (inHand.size === 0) break;
+                await Promise.race(inHand);
+                continue;
+              }
+              const p: Promise<void> = deliver(msg).finally(() => inHand.delete(p));
+              inHand.add(p);
             }
             await conn.close();
             return;
