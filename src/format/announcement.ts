@@ -83,9 +83,11 @@ export function parseAnnouncement(text: string | Uint8Array, limit = DEFAULT_MES
   const relPath = str('relPath')!;
   const retrievePath = (o.retrievePath ?? o.retPath) as string | undefined;
   if (retrievePath !== undefined && typeof retrievePath !== 'string') throw bad('"retrievePath" must be a string');
-  const size = typeof o.size === 'string' && /^\d+$/.test(o.size) ? Number(o.size) : o.size;
+  // A removal describes no content: other publishers may send it without size or identity.
+  const removal = typeof o.fileOp === 'object' && o.fileOp !== null && 'remove' in o.fileOp;
+  const size = o.size === undefined && removal ? 0 : typeof o.size === 'string' && /^\d+$/.test(o.size) ? Number(o.size) : o.size;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad('"size" must be a whole number of bytes');
-  const identity = readIdentity(o.identity ?? o.integrity, 'identity');
+  const identity = readIdentity(o.identity ?? o.integrity, 'identity') ?? (removal ? { method: 'none', value: '' } : undefined);
   if (!identity) throw bad('"identity" is missing: {"method": "sha512", "value": "<base64>"}');
   const mtime = str('mtime', false);
   const known = new Set(['pubTime', 'baseUrl', 'relPath', 'retrievePath', 'retPath', 'size', 'mtime', 'identity', 'integrity', 'zsync', 'fileOp']);

@@ -60,3 +60,12 @@ describe('announcement', () => {
     expect(parseV03Time('20261124T162730.123')).toBe(ms);
   });
 });
+
+describe('removals from other publishers', () => {
+  it('need neither size nor identity', () => {
+    const a = parseAnnouncement(JSON.stringify({ pubTime: '20261124T000000', baseUrl: 'http://h/', relPath: 'a/b', fileOp: { remove: '' } }));
+    expect(a.size).toBe(0);
+    expect(a.fileOp).toEqual({ remove: '' });
+    expect(() => parseAnnouncement(JSON.stringify({ pubTime: '20261124T000000', baseUrl: 'http://h/', relPath: 'a/b', fileOp: { rename: 'x' } }))).toThrow(/size/);
+  });
+});
