@@ -72,8 +72,8 @@ function program(setExit: (code: number) => void): Command {
 
   cli
     .command('inspect')
-    .summary('show a .zsync: headers, blocks, signature size, whether it can be used')
-    .argument('<CONTROL>', 'path of a .zsync file')
+    .summary('show a .zsync or an announcement: headers, blocks, signature size, whether it can be used')
+    .argument('<CONTROL>', 'path of a .zsync file, or an announcement (.json, - for stdin)')
     .option('--json', 'machine-readable output', false)
     .action(async (control: string, opts) => {
       const { runInspect } = await import('./commands/inspect.js');

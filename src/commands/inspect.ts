@@ -1,8 +1,12 @@
 // zpump inspect CONTROL: what a .zsync says and whether each engine can use it. This is where an
 // operator sees why a control file is refused (parse errors exit 2 with the reason).
 
+import { readFile } from 'node:fs/promises';
+import { fromSystemError } from '../errors.js';
+import { dataUrlOf, parseAnnouncement } from '../format/announcement.js';
+import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { readControlFile } from '../local/control-file-io.js';
-import type { ControlFile } from '../format/control-file.js';
+import { DEFAULT_SCHEMES, checkMessage } from '../pump/message.js';
 import { formatMTime } from '../format/mtime.js';
 import { formatBytes, printJson, say } from './output.js';
 
@@ -33,7 +37,52 @@ export function describeControl(cf: ControlFile, fileBytes: number): Record<stri
   };
 }
 
+/** An announcement: its fields, where the data is, its signature, and whether a subscriber takes it. */
+async function inspectAnnouncement(path: string, flags: { json: boolean }): Promise<number> {
+  let text: Uint8Array;
+  try {
+    text = path === '-' ? await readStdin() : await readFile(path);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read', path);
+  }
+  const m = parseAnnouncement(text);
+  let accepted: { ok: boolean; problem?: string };
+  try {
+    checkMessage(m, { schemes: [...DEFAULT_SCHEMES, 'file'] });
+    accepted = { ok: true };
+  } catch (error) {
+    accepted = { ok: false, problem: error instanceof Error ? error.message : String(error) };
+  }
+  const inline = m.zsync?.kind === 'inline' ? m.zsync.bytes : undefined;
+  const signature = inline ? { form: 'inline', ...(accepted.ok ? describeControl(parseControlFile(inline), inline.length) : {}) } : m.zsync?.kind === 'reference' ? { form: 'reference', retrievePath: m.zsync.retrievePath, size: m.zsync.size ?? null } : { form: 'none' };
+  const info = { kind: 'announcement', relPath: m.relPath, baseUrl: m.baseUrl, dataUrl: dataUrlOf(m), size: m.size, mtime: m.mtime ?? null, pubTime: m.pubTime, identity: m.identity, fileOp: m.fileOp ?? null, signature, accepted };
+  if (flags.json) {
+    printJson({ path, ...info });
+    return 0;
+  }
+  say(`${path}: announcement (v03) of ${m.relPath}${m.fileOp ? ` with fileOp ${JSON.stringify(m.fileOp)}` : ''}`);
+  say(`  data          ${info.dataUrl}`);
+  say(`  size          ${m.size} (${formatBytes(m.size)})`);
+  if (m.mtime) say(`  mtime         ${m.mtime}`);
+  say(`  pubTime       ${m.pubTime}`);
+  say(`  identity      ${m.identity.method} ${m.identity.value}`);
+  if (inline && accepted.ok) {
+    const s = signature as Record<string, unknown>;
+    say(`  signature     inline, ${formatBytes(inline.length)} (${formatBytes(Math.ceil(inline.length / 3) * 4)} in base64): ${String(s.blocks)} blocks of ${formatBytes(Number(s.blockSize))}`);
+  } else if (m.zsync?.kind === 'reference') say(`  signature     by reference: ${m.zsync.retrievePath}`);
+  else say(`  signature     none: a subscriber fetches the file whole`);
+  say(`  subscribe     ${accepted.ok ? `accepts it${/^file:/i.test(m.baseUrl) ? ' with --allow-file' : ''}` : `refuses it: ${accepted.problem}`}`);
+  return 0;
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 export async function runInspect(control: string, flags: { json: boolean }): Promise<number> {
+  if (control === '-' || /\.json$/i.test(control)) return inspectAnnouncement(control, flags);
   const { bytes, control: cf } = await readControlFile(control);
   const info = describeControl(cf, bytes.length);
   if (flags.json) {

@@ -72,3 +72,25 @@ describe('zpump engines', () => {
     }
   });
 });
+
+describe('zpump inspect on announcements', () => {
+  it('shows where the data is, the inline signature, and that a subscriber takes it', async () => {
+    const made = await runCli(['announce', '--base-url', 'http://data.example.org/', 'data.bin'], { cwd: tmp.path });
+    expect(made.exitCode, made.stderr).toBe(0);
+    await writeFile(join(tmp.path, 'm.json'), made.stdout);
+    const j = JSON.parse((await runCli(['inspect', '--json', 'm.json'], { cwd: tmp.path })).stdout);
+    expect(j).toMatchObject({ kind: 'announcement', relPath: 'data.bin', dataUrl: 'http://data.example.org/data.bin', size: 1 << 20, accepted: { ok: true } });
+    expect(j.signature).toMatchObject({ form: 'inline', length: 1 << 20, usable: { js: true } });
+    const text = await runCli(['inspect', '-'], { cwd: tmp.path, input: made.stdout });
+    expect(text.stdout).toMatch(/signature\s+inline/);
+    expect(text.stdout).toMatch(/subscribe\s+accepts it/);
+  });
+
+  it('says why a subscriber would refuse a message', async () => {
+    const made = await runCli(['announce', '--base-url', 'http://h/', 'data.bin'], { cwd: tmp.path });
+    const hostile = JSON.stringify({ ...JSON.parse(made.stdout), relPath: '../../etc/passwd' });
+    const run = await runCli(['inspect', '-'], { input: hostile });
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/subscribe\s+refuses it: .*"\.\."/);
+  });
+});
