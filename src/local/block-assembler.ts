@@ -11,6 +11,7 @@ import type { OutputFile } from './output-file.js';
 
 export class BlockAssembler {
   private readonly partial = new Map<number, { buf: Uint8Array; filled: number }>();
+  private readonly spare: Uint8Array[] = [];
   blocksWritten = 0;
 
   constructor(
@@ -36,12 +37,14 @@ export class BlockAssembler {
         this.complete(id, data, pos, blockLen); // the common case: a whole block in one piece
       } else {
         let p = this.partial.get(id);
-        if (!p) { p = { buf: new Uint8Array(B), filled: 0 }; this.partial.set(id, p); }
+        if (!p) { p = { buf: this.spare.pop() ?? new Uint8Array(B), filled: 0 }; this.partial.set(id, p); }
         p.buf.set(data.subarray(pos, pos + take), within);
         p.filled += take;
         if (p.filled === blockLen) {
           this.partial.delete(id);
           this.complete(id, p.buf, 0, blockLen);
+          // Reused: a fresh block-sized buffer per split block kept tens of MB of garbage alive.
+          if (this.spare.length < 8) this.spare.push(p.buf);
         }
       }
       pos += take;

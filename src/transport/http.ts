@@ -1,10 +1,14 @@
-// Byte ranges over HTTP(S) with undici: multi-range requests (multipart/byteranges), a few in
+// Byte ranges over HTTP(S) with node's own http/https (native llhttp parser; undici's WASM parser
+// cost about 55 MB of resident memory per process, more than the whole rest of a sync): multi-range requests (multipart/byteranges), a few in
 // parallel, bounded retries with backoff that resume each range after its last delivered byte,
 // redirects followed, and servers that ignore Range (200) still served by streaming the body.
 // zsync 0.6.2 loops forever on several of these server behaviours; every loop here is bounded.
 
-import { Agent, request, type Dispatcher } from 'undici';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { ZpumpError } from '../errors.js';
+import { reclaimer } from './reclaim.js';
 import { MultipartParser, boundaryFrom, parseContentRange } from './multipart.js';
 import type { ByteRange, RangeChunk, RangeSource, ReadRangesOptions, TransferStats } from './types.js';
 
@@ -31,13 +35,52 @@ function redact(url: string): string {
   }
 }
 
-function agentFor(options: HttpOptions): Agent {
-  const timeout = options.timeoutMs ?? 30_000;
-  return new Agent({ connections: options.connections ?? 4, headersTimeout: timeout, bodyTimeout: timeout, connect: options.ca ? { ca: options.ca } : {} });
+interface Response {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
 }
 
-// Abandon a body without an unhandled 'error' event from the aborted stream.
-function discard(res: Dispatcher.ResponseData): void {
+/** Keep-alive connections per scheme, at most `connections` each; one timeout for silence. */
+class Agents {
+  private readonly plain: http.Agent;
+  private readonly secure: https.Agent;
+  readonly timeout: number;
+
+  constructor(options: HttpOptions) {
+    const maxSockets = options.connections ?? 4;
+    this.timeout = options.timeoutMs ?? 30_000;
+    this.plain = new http.Agent({ keepAlive: true, maxSockets });
+    // A private CA is added to the usual roots, as undici and curl do with their CA options.
+    const ca = options.ca ? [...rootCertificates, options.ca] : undefined;
+    this.secure = new https.Agent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) });
+  }
+
+  request(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    if (!secure && u.protocol !== 'http:') return Promise.reject(new ZpumpError('E_UNSUPPORTED', `cannot follow ${redact(url)}: not http(s)`));
+    return new Promise((resolve, reject) => {
+      const req = (secure ? https : http).request(u, { method: 'GET', headers, agent: secure ? this.secure : this.plain, ...(signal ? { signal } : {}) }, (res) => {
+        res.on('error', () => undefined); // errors surface through the consumer's iteration
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
+      });
+      // Silence for `timeout` ms, before the headers or between two chunks, is a dead connection.
+      req.setTimeout(this.timeout, () => req.destroy(Object.assign(new Error(`no data for ${this.timeout / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.plain.destroy();
+    this.secure.destroy();
+  }
+}
+
+
+// Abandon a body without an unhandled 'error' event from the destroyed stream.
+function discard(res: Response): void {
   res.body.on('error', () => undefined);
   res.body.destroy();
 }
@@ -46,10 +89,10 @@ const transient = (status: number): boolean => status >= 500 || status === 408 |
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** GET with redirects: returns the response whose status is not a redirect, and its URL. */
-async function get(agent: Agent, url: string, headers: Record<string, string>): Promise<{ res: Dispatcher.ResponseData; url: string }> {
+async function get(agents: Agents, url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<{ res: Response; url: string }> {
   let current = url;
   for (let hop = 0; ; hop++) {
-    const res = await request(current, { dispatcher: agent, method: 'GET', headers: { 'user-agent': USER_AGENT, ...headers } });
+    const res = await agents.request(current, { 'user-agent': USER_AGENT, ...headers }, signal);
     if (![301, 302, 303, 307, 308].includes(res.statusCode)) return { res, url: current };
     discard(res);
     const location = res.headers.location;
@@ -65,7 +108,7 @@ function httpError(url: string, status: number): ZpumpError {
 
 /** Fetch a small document (a .zsync or an announcement) with redirects, retries and a size cap. */
 export async function fetchDocument(url: string, options: HttpOptions & { maxBytes?: number } = {}): Promise<{ bytes: Uint8Array; finalUrl: string }> {
-  const agent = agentFor(options);
+  const agent = new Agents(options);
   const maxBytes = options.maxBytes ?? 64 << 20;
   try {
     return await withRetries(url, options, async () => {
@@ -121,13 +164,14 @@ async function withRetries<T>(url: string, options: HttpOptions, attempt: (progr
 interface Pending { start: number; end: number; next: number }
 
 export function createHttpSource(url: string, options: HttpOptions = {}): RangeSource {
-  const agent = agentFor(options);
+  const agent = new Agents(options);
   let currentUrl = url;
   let ignoresRange = false;
   return {
     location: redact(url),
     async readRanges(ranges: readonly ByteRange[], onChunk: (c: RangeChunk) => void | Promise<void>, opts: ReadRangesOptions = {}): Promise<TransferStats> {
       const stats: TransferStats = { requests: 0, bytesReceived: 0 };
+      const reclaim = reclaimer();
       let delivered = 0;
       let chain: Promise<void> = Promise.resolve();
       // Chunks from parallel requests reach the consumer one at a time, in order of arrival.
@@ -171,7 +215,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
           const headers: Record<string, string> = { ...(options.headers ?? {}) };
           if (!ignoresRange) headers.range = `bytes=${open.map((r) => `${r.next}-${r.end - 1}`).join(',')}`;
           stats.requests++;
-          const { res, url: finalUrl } = await get(agent, currentUrl, headers);
+          const { res, url: finalUrl } = await get(agent, currentUrl, headers, opts.signal);
           currentUrl = finalUrl;
           if (res.statusCode !== 200 && res.statusCode !== 206) {
             discard(res);
@@ -193,6 +237,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
             for await (const chunk of res.body) {
               const data = chunk as Buffer;
               stats.bytesReceived += data.length;
+              reclaim(data.length);
               if (parser) await parser.push(data);
               else {
                 await accept(batch, position, data, progressed);
