@@ -51,7 +51,7 @@ class Agents {
     const maxSockets = options.connections ?? 4;
     this.timeout = options.timeoutMs ?? 30_000;
     this.plain = new http.Agent({ keepAlive: true, maxSockets });
-    // A private CA is added to the usual roots, as undici and curl do with their CA options.
+    // A private CA is trusted besides the usual roots (node's `ca` option alone would replace them).
     const ca = options.ca ? [...rootCertificates, options.ca] : undefined;
     this.secure = new https.Agent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) });
   }
