@@ -18,7 +18,7 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const index = new BlockIndex(cf);
   const md4 = await createMd4();
   const matcher = new SeedMatcher(index, md4);
-  const out = await OutputFile.create(request.target, cf.length, cf.blockSize);
+  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: cf.sha1 !== undefined, sha512: request.sha512 !== undefined });
   try {
     const shift = new Float64Array(index.count);
     for (const seed of request.seeds) {

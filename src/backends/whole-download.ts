@@ -19,7 +19,7 @@ export interface WholeDownloadRequest {
 export async function wholeDownload(request: WholeDownloadRequest): Promise<SyncResult> {
   // Other v03 methods (md5, arbitrary, ...) are accepted but cannot be checked here.
   const sha512 = request.identity?.method.toLowerCase() === 'sha512' ? request.identity.value : undefined;
-  const out = await OutputFile.create(request.target, request.size, 1 << 20);
+  const out = await OutputFile.create(request.target, request.size, 1 << 20, { sha512: sha512 !== undefined });
   try {
     let requests = 0;
     let bytesFetched = 0;

@@ -1,22 +1,38 @@
 // The file being rebuilt: a temporary file beside the target, written block by block at its
 // offset, checked against the control file's SHA-1, and only then renamed over the target with
 // the control file's MTime. On any failure the target is untouched and the temporary removed.
+// Hashes are fed while the bytes are written in file order (a matching seed, a whole download,
+// an append), so the final check reads back only what came after the first gap.
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { utimes } from 'node:fs/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { createTempFile, removeStaleTemps, type TempFile } from './atomic-file.js';
 
+export interface Hashing {
+  sha1?: boolean;
+  sha512?: boolean;
+}
+
 export class OutputFile {
+  private readonly sha1: Hash | undefined;
+  private readonly sha512: Hash | undefined;
+  /** Bytes [0, hashedTo) have been fed to the running hashes. */
+  private hashedTo = 0;
+
   private constructor(
     readonly target: string,
     private readonly temp: TempFile,
     readonly length: number,
     readonly blockSize: number,
-  ) {}
+    hashing: Hashing,
+  ) {
+    this.sha1 = hashing.sha1 ? createHash('sha1') : undefined;
+    this.sha512 = hashing.sha512 ? createHash('sha512') : undefined;
+  }
 
-  static async create(target: string, length: number, blockSize: number): Promise<OutputFile> {
+  static async create(target: string, length: number, blockSize: number, hashing: Hashing = { sha1: true }): Promise<OutputFile> {
     await removeStaleTemps(target);
     const temp = await createTempFile(target);
     try {
@@ -25,7 +41,7 @@ export class OutputFile {
       await temp.discard();
       throw fromSystemError(error, 'cannot size the output file', temp.path);
     }
-    return new OutputFile(target, temp, length, blockSize);
+    return new OutputFile(target, temp, length, blockSize, hashing);
   }
 
   get path(): string {
@@ -41,6 +57,14 @@ export class OutputFile {
     } catch (error) {
       throw fromSystemError(error, 'cannot write the output file', this.temp.path);
     }
+    this.feed(offset, buf.subarray(pos, pos + n));
+  }
+
+  private feed(offset: number, data: Uint8Array): void {
+    if (offset !== this.hashedTo) return;
+    this.sha1?.update(data);
+    this.sha512?.update(data);
+    this.hashedTo += data.length;
   }
 
   /** Write bytes at an offset (a whole-file download). */
@@ -50,15 +74,18 @@ export class OutputFile {
     } catch (error) {
       throw fromSystemError(error, 'cannot write the output file', this.temp.path);
     }
+    this.feed(offset, data);
   }
 
   /** Hash what was written, every requested algorithm in one read of the file. */
-  async digests(wanted: { sha1?: boolean; sha512?: boolean }): Promise<{ sha1?: string; sha512Base64?: string }> {
-    const sha1 = wanted.sha1 ? createHash('sha1') : undefined;
-    const sha512 = wanted.sha512 ? createHash('sha512') : undefined;
+  async digests(wanted: Hashing): Promise<{ sha1?: string; sha512Base64?: string }> {
+    // Running hashes continue from where file-order writing stopped; any other starts at 0.
+    const resume = (!wanted.sha1 || this.sha1) && (!wanted.sha512 || this.sha512);
+    const sha1 = wanted.sha1 ? (resume ? this.sha1! : createHash('sha1')) : undefined;
+    const sha512 = wanted.sha512 ? (resume ? this.sha512! : createHash('sha512')) : undefined;
     if (!sha1 && !sha512) return {};
     const buf = new Uint8Array(4 << 20);
-    for (let offset = 0; offset < this.length; ) {
+    for (let offset = resume ? this.hashedTo : 0; offset < this.length; ) {
       const { bytesRead } = await this.temp.handle.read(buf, 0, Math.min(buf.length, this.length - offset), offset);
       if (bytesRead === 0) break;
       sha1?.update(buf.subarray(0, bytesRead));
@@ -81,7 +108,8 @@ export class OutputFile {
         throw new ZpumpError('E_VERIFY', `the downloaded ${this.target} does not match the announced sha512 identity; the target was left unchanged`, { data: { expected: expected.sha512Base64, actual: got.sha512Base64 } });
       }
     }
-    await this.temp.handle.sync().catch(() => undefined);
+    // No fsync before the rename, as zsync and rsync: it cost 0.7 s per 512 MiB here, and ext4
+    // (auto_da_alloc) and btrfs order a rename over an existing file after its data anyway.
     if (mtime !== undefined) await utimes(this.temp.path, mtime, mtime).catch(() => undefined);
     await this.temp.commit();
   }

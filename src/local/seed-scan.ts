@@ -47,6 +47,7 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
   const size = (await fh.stat()).size;
   const window = Math.max(WINDOW, 4 * ctx);
   const buf = new Uint8Array(window + ctx);
+  const reader = new ReadAhead(fh, size, WINDOW);
   let base = 0; // file offset of buf[0]
   let len = 0; // valid bytes in buf
   let pos = 0; // next window start, relative to buf
@@ -58,7 +59,7 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
     while (len < window && base + len < size) {
       let n: number;
       try {
-        ({ bytesRead: n } = await fh.read(buf, len, Math.min(window - len, size - base - len), base + len));
+        n = await reader.read(buf, len, Math.min(window - len, size - base - len), base + len);
       } catch (error) {
         throw fromSystemError(error, 'cannot read the seed', path);
       }
@@ -82,6 +83,55 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
     }
     pos = 0;
   }
+}
+
+/**
+ * Sequential reads with the next piece already on its way: the disk (or the page cache through
+ * the thread pool) works while the matcher scans, instead of the two taking turns.
+ */
+class ReadAhead {
+  private current: Piece;
+  private pending: Promise<Piece> | undefined;
+  private readonly free: Uint8Array[];
+
+  constructor(private readonly fh: FileHandle, private readonly size: number, private readonly piece: number) {
+    this.current = { buf: new Uint8Array(piece), start: 0, len: 0 };
+    this.free = [new Uint8Array(piece)];
+  }
+
+  /** Copy up to `length` bytes at `position` into dst[at...]; 0 at the end of the file. */
+  async read(dst: Uint8Array, at: number, length: number, position: number): Promise<number> {
+    if (position < this.current.start || position >= this.current.start + this.current.len) {
+      const ahead = this.pending ? await this.pending : undefined; // never two reads into one buffer
+      this.pending = undefined;
+      if (ahead && position >= ahead.start && position < ahead.start + ahead.len) {
+        this.free.push(this.current.buf);
+        this.current = ahead;
+      } else {
+        if (ahead) this.free.push(ahead.buf);
+        const buf = this.current.buf;
+        const { bytesRead } = await this.fh.read(buf, 0, Math.min(this.piece, this.size - position), position);
+        this.current = { buf, start: position, len: bytesRead };
+      }
+      if (this.current.len === 0) return 0;
+      const next = this.current.start + this.current.len;
+      const buf = this.free.pop();
+      if (buf && next < this.size) {
+        this.pending = this.fh.read(buf, 0, Math.min(this.piece, this.size - next), next).then(({ bytesRead }) => ({ buf, start: next, len: bytesRead }));
+        this.pending.catch(() => undefined); // reported when the piece is asked for
+      } else if (buf) this.free.push(buf);
+    }
+    const c = this.current;
+    const n = Math.min(length, c.start + c.len - position);
+    dst.set(c.buf.subarray(position - c.start, position - c.start + n), at);
+    return n;
+  }
+}
+
+interface Piece {
+  buf: Uint8Array;
+  start: number;
+  len: number;
 }
 
 async function tryLikelyOffsets(fh: FileHandle, s: SeedScanner): Promise<void> {
