@@ -6,7 +6,7 @@
 // aside too, so one poison message never blocks the queue.
 
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sync, type SyncOutcome } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
@@ -148,6 +148,8 @@ export class Subscriber {
     const started = performance.now();
     const base = { id, relPath: message.relPath };
     const seconds = (): number => Math.round(performance.now() - started) / 1000;
+    // A removal of something never received must not leave empty folders behind.
+    if (isRemove(message) && !(await stat(dirname(target)).catch(() => undefined))) return { ...base, action: 'absent', seconds: seconds() };
     await makeParents(target);
     return withFileLock(target, async () => {
       const announcedMs = parseV03Time(message.mtime ?? message.pubTime) ?? 0;

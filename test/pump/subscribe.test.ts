@@ -86,6 +86,10 @@ describe('Subscriber', () => {
     const future = new Date(Date.now() + 3600_000);
     await utimes(join(mirror, 'gone.txt'), future, future);
     expect((await s.applyBody(rm)).action).toBe('older');
+    // A removal of a file never received leaves no empty folders behind.
+    const deep = new TextEncoder().encode(renderAnnouncement(buildRemoveMessage(pub, join(pub, 'x', 'y', 'z.txt'), `file://${pub}/`)));
+    expect((await s.applyBody(deep)).action).toBe('absent');
+    expect((await readdir(mirror)).includes('x')).toBe(false);
   });
 
   it('moves the local copy on a rename instead of fetching it again', async () => {
