@@ -80,3 +80,30 @@ describe('watchTree', () => {
     expect(posted).toHaveLength(2);
   });
 });
+
+describe('watchTree --initial', () => {
+  it('also announces the files already there', async () => {
+    const other = await dir({ unsafeCleanup: true });
+    const seen: Announcement[] = [];
+    const halt = new AbortController();
+    try {
+      await mkdir(join(other.path, 'sub'));
+      await writeFile(join(other.path, 'sub', 'old.txt'), 'already here');
+      let ready!: () => void;
+      const isReady = new Promise<void>((r) => (ready = r));
+      const run = watchTree({ where: 'memory', post: async (m) => void seen.push(m), close: async () => {} }, {
+        root: other.path, baseUrl: 'http://h/', engine: 'js', settleMs: 200, initial: true, exclude: [],
+        signal: halt.signal, log: () => {}, onAnnounced: () => {}, onReady: ready,
+      });
+      await isReady;
+      const deadline = Date.now() + 10_000;
+      while (seen.length === 0 && Date.now() < deadline) await sleep(25);
+      halt.abort();
+      await run;
+      expect(seen.map((m) => m.relPath)).toEqual(['sub/old.txt']);
+    } finally {
+      halt.abort();
+      await other.cleanup();
+    }
+  });
+});
