@@ -1,7 +1,8 @@
 // Byte ranges over HTTP(S) with node's own http/https (its native parser; undici's WASM parser
 // cost about 55 MB of resident memory per process, more than the whole rest of a sync):
-// multi-range requests (multipart/byteranges), a few in parallel, bounded retries with backoff that resume each range after its last delivered byte,
-// redirects followed, and servers that ignore Range (200) still served by streaming the body.
+// multi-range requests (multipart/byteranges), a few in parallel, bounded retries with backoff
+// that resume each range after its last delivered byte, redirects followed, and servers that
+// ignore Range (200) still served by streaming the body.
 // zsync 0.6.2 loops forever on several of these server behaviours; every loop here is bounded.
 
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
