@@ -29,6 +29,8 @@ export interface SubscribeFlags {
 }
 
 export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
+  // A typo in the fingerprint should fail now, not at the first sftp message.
+  if (flags.hostFingerprint !== undefined) (await import('../transport/known-hosts.js')).normalizeFingerprint(flags.hostFingerprint);
   const dir = resolve(flags.dir);
   const ca = flags.caFile ? await readFile(flags.caFile, 'utf8') : undefined;
   const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir });

@@ -17,7 +17,7 @@ export interface SyncFlags {
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
   // A typo in the fingerprint should fail now, not after scanning gigabytes of local data.
-  if (flags.hostFingerprint !== undefined) (await import('../transport/sftp.js')).normalizeFingerprint(flags.hostFingerprint);
+  if (flags.hostFingerprint !== undefined) (await import('../transport/known-hosts.js')).normalizeFingerprint(flags.hostFingerprint);
   const ca = flags.caFile ? await (await import('node:fs/promises')).readFile(flags.caFile, 'utf8') : undefined;
   const startBar = await progressMaker(!flags.json);
   let bar: Progress | undefined;
