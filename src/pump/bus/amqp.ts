@@ -68,7 +68,7 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
   };
   await open().catch((error: unknown) => {
     if ((options.maxAttempts ?? Infinity) <= 1) throw asBusError(error, options.url);
-    options.log?.(`broker ${redact(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); messages wait until it is`);
+    options.log?.(`broker ${redact(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
   });
   return {
     where: `${redact(options.url)} exchange ${options.exchange}`,

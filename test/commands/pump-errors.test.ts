@@ -1,0 +1,49 @@
+// Exit codes a Makefile or cron job can trust when the pump cannot do its work: 2 for bad usage,
+// 1 for a broker that cannot be reached (after a few attempts, with the reason on stderr).
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dir, type DirectoryResult } from 'tmp-promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { freePort } from '../helpers/ports.js';
+
+let tmp: DirectoryResult;
+let closed: number; // a loopback port nobody listens on
+beforeAll(async () => {
+  tmp = await dir({ unsafeCleanup: true });
+  await writeFile(join(tmp.path, 'a.txt'), 'hello\n');
+  closed = await freePort();
+});
+afterAll(async () => {
+  await tmp.cleanup();
+});
+
+describe('pump commands fail clearly', () => {
+  it.each([
+    [['announce', 'a.txt'], /--base-url/],
+    [['announce', '--base-url', 'http://h/', '--post', 'carrier-pigeon://x', 'a.txt'], /--post carrier-pigeon:\/\/x: expected/],
+    [['announce', '--base-url', 'http://h/', '--post', '-', '--json', 'a.txt'], /both want stdout/],
+    [['subscribe', 'spool:x'], /--dir/],
+    [['subscribe', 'gopher://x', '--dir', 'm'], /SOURCE gopher:\/\/x: expected/],
+    [['subscribe', '-', '--dir', 'm', '--retries', 'many'], /--retries expects a whole number/],
+  ])('zpump %j exits 2', async (args, why) => {
+    const run = await runCli(args, { cwd: tmp.path });
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toMatch(why);
+  });
+
+  it('exit 1 when the broker cannot be reached (announce to AMQP and MQTT, subscribe --once from AMQP)', async () => {
+    const amqp = `amqp://guest:guest@127.0.0.1:${closed}/`;
+    const runs = await Promise.all([
+      runCli(['announce', '--base-url', 'http://h/', '--post', amqp, 'a.txt'], { cwd: tmp.path }),
+      runCli(['announce', '--base-url', 'http://h/', '--post', `mqtt://127.0.0.1:${closed}`, 'a.txt'], { cwd: tmp.path }),
+      runCli(['subscribe', amqp, '--dir', 'm', '--once'], { cwd: tmp.path }),
+    ]);
+    for (const run of runs) {
+      expect(run.exitCode, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/cannot reach the (MQTT )?broker at .*ECONNREFUSED/);
+      expect(run.stderr).not.toContain('guest:guest'); // passwords are not printed
+    }
+  });
+});
