@@ -11,6 +11,7 @@ import { ZpumpError, fromSystemError } from './errors.js';
 import { dataUrlOf, parseAnnouncement, parseV03Time, type Announcement } from './format/announcement.js';
 import { parseControlFile, type ControlFile } from './format/control-file.js';
 import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
+import { readStdin } from './local/stdin.js';
 import { autoBlockSize, isPowerOfTwo } from './format/hash-lengths.js';
 import type { OpenOptions } from './transport/open.js';
 
@@ -214,12 +215,6 @@ async function readSmallFile(path: string): Promise<Uint8Array> {
   } catch (error) {
     throw fromSystemError(error, 'cannot read', path);
   }
-}
-
-async function readStdin(): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 function defaultTarget(filename: string | undefined): string {

@@ -6,6 +6,7 @@ import { fromSystemError } from '../errors.js';
 import { dataUrlOf, parseAnnouncement } from '../format/announcement.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { readControlFile } from '../local/control-file-io.js';
+import { readStdin } from '../local/stdin.js';
 import { DEFAULT_SCHEMES, checkMessage } from '../pump/message.js';
 import { formatMTime } from '../format/mtime.js';
 import { formatBytes, printJson, say } from './output.js';
@@ -73,12 +74,6 @@ async function inspectAnnouncement(path: string, flags: { json: boolean }): Prom
   else say(`  signature     none: a subscriber fetches the file whole`);
   say(`  subscribe     ${accepted.ok ? `accepts it${/^file:/i.test(m.baseUrl) ? ' with --allow-file' : ''}` : `refuses it: ${accepted.problem}`}`);
   return 0;
-}
-
-async function readStdin(): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 export async function runInspect(control: string, flags: { json: boolean }): Promise<number> {

@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isZpumpError } from '../errors.js';
 import type { Announcement } from '../format/announcement.js';
+import { backoffMs } from './backoff.js';
 import type { Sink } from './bus/types.js';
 import { buildFileMessage, type BuildOptions, type BuiltMessage } from './message.js';
 
@@ -30,7 +31,7 @@ export async function postPatiently(sink: Sink, message: Announcement, log: (lin
       if (signal?.aborted) throw error;
       if (isZpumpError(error) && error.code === 'E_USAGE') throw error;
       log(`cannot post ${message.relPath} to ${sink.where} yet (${error instanceof Error ? error.message : String(error)}); retrying`);
-      await sleep(Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)), undefined, { signal }).catch(() => undefined);
+      await sleep(backoffMs(attempt), undefined, { signal }).catch(() => undefined);
     }
   }
 }

@@ -10,6 +10,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { ZpumpError } from '../errors.js';
 import { reclaimer } from './reclaim.js';
+import { redactUrl } from './redact.js';
 import { MultipartParser, boundaryFrom, parseContentRange } from './multipart.js';
 import type { ByteRange, RangeChunk, RangeSource, ReadRangesOptions, TransferStats } from './types.js';
 
@@ -25,16 +26,6 @@ export interface HttpOptions {
 
 const USER_AGENT = 'zpump';
 const MAX_REDIRECTS = 5;
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) { u.username = ''; u.password = ''; }
-    return u.href;
-  } catch {
-    return url;
-  }
-}
 
 interface Response {
   statusCode: number;
@@ -60,7 +51,7 @@ class Agents {
   request(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
     const u = new URL(url);
     const secure = u.protocol === 'https:';
-    if (!secure && u.protocol !== 'http:') return Promise.reject(new ZpumpError('E_UNSUPPORTED', `cannot follow ${redact(url)}: not http(s)`));
+    if (!secure && u.protocol !== 'http:') return Promise.reject(new ZpumpError('E_UNSUPPORTED', `cannot follow ${redactUrl(url)}: not http(s)`));
     return new Promise((resolve, reject) => {
       const req = (secure ? https : http).request(u, { method: 'GET', headers, agent: secure ? this.secure : this.plain, ...(signal ? { signal } : {}) }, (res) => {
         res.on('error', () => undefined); // errors surface through the consumer's iteration
@@ -96,14 +87,14 @@ async function get(agents: Agents, url: string, headers: Record<string, string>,
     if (![301, 302, 303, 307, 308].includes(res.statusCode)) return { res, url: current };
     discard(res);
     const location = res.headers.location;
-    if (typeof location !== 'string' || hop >= MAX_REDIRECTS) throw new ZpumpError('E_HTTP', `${redact(url)}: too many redirects or a redirect without Location`, { data: { url: redact(url) } });
+    if (typeof location !== 'string' || hop >= MAX_REDIRECTS) throw new ZpumpError('E_HTTP', `${redactUrl(url)}: too many redirects or a redirect without Location`, { data: { url: redactUrl(url) } });
     current = new URL(location, current).href;
   }
 }
 
 function httpError(url: string, status: number): ZpumpError {
   const advice = status === 404 ? 'check the URL, or whether the file was removed' : status === 416 ? 'the file on the server is shorter than its signature says: it changed since' : status === 401 || status === 403 ? 'the server refuses access' : 'the server refused the request';
-  return new ZpumpError('E_HTTP', `${redact(url)} answered HTTP ${status}: ${advice}`, { data: { url: redact(url), status } });
+  return new ZpumpError('E_HTTP', `${redactUrl(url)} answered HTTP ${status}: ${advice}`, { data: { url: redactUrl(url), status } });
 }
 
 /** Fetch a small document (a .zsync or an announcement) with redirects, retries and a size cap. */
@@ -123,7 +114,7 @@ export async function fetchDocument(url: string, options: HttpOptions & { maxByt
         size += (chunk as Buffer).length;
         if (size > maxBytes) {
           discard(res);
-          throw new ZpumpError('E_BAD_INPUT', `${redact(url)} is larger than ${maxBytes} bytes: not a control file or message`);
+          throw new ZpumpError('E_BAD_INPUT', `${redactUrl(url)} is larger than ${maxBytes} bytes: not a control file or message`);
         }
         parts.push(chunk as Buffer);
       }
@@ -149,12 +140,12 @@ async function withRetries<T>(url: string, options: HttpOptions, attempt: (progr
       const code = String((error as { code?: unknown }).code ?? '');
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
         // Retrying cannot fix a certificate the client does not trust.
-        throw new ZpumpError('E_NETWORK', `${redact(url)}: TLS certificate not trusted (${code}); for a private CA pass --ca-file or set NODE_EXTRA_CA_CERTS`, { data: { url: redact(url) }, cause: error });
+        throw new ZpumpError('E_NETWORK', `${redactUrl(url)}: TLS certificate not trusted (${code}); for a private CA pass --ca-file or set NODE_EXTRA_CA_CERTS`, { data: { url: redactUrl(url) }, cause: error });
       }
       if (progressed) failures = 0; // a broken transfer that moved forward is not a dead server
       if (++failures > retries) {
         const cause = error instanceof Error ? error.message : String(error);
-        throw new ZpumpError('E_NETWORK', `${redact(url)}: giving up after ${retries} retries: ${cause}`, { data: { url: redact(url) }, cause: error });
+        throw new ZpumpError('E_NETWORK', `${redactUrl(url)}: giving up after ${retries} retries: ${cause}`, { data: { url: redactUrl(url) }, cause: error });
       }
       await sleep(base * 2 ** (failures - 1));
     }
@@ -168,7 +159,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
   let currentUrl = url;
   let ignoresRange = false;
   return {
-    location: redact(url),
+    location: redactUrl(url),
     async readRanges(ranges: readonly ByteRange[], onChunk: (c: RangeChunk) => void | Promise<void>, opts: ReadRangesOptions = {}): Promise<TransferStats> {
       const stats: TransferStats = { requests: 0, bytesReceived: 0 };
       const reclaim = reclaimer();
@@ -230,7 +221,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
           else if (boundary) parser = new MultipartParser(boundary, (offset, bytes) => accept(batch, offset, bytes, progressed));
           else {
             const cr = parseContentRange(res.headers['content-range'] as string | undefined);
-            if (!cr) { discard(res); throw new ZpumpError('E_HTTP', `${redact(currentUrl)} sent 206 without a usable Content-Range`); }
+            if (!cr) { discard(res); throw new ZpumpError('E_HTTP', `${redactUrl(currentUrl)} sent 206 without a usable Content-Range`); }
             position = cr.start;
           }
           try {

@@ -6,6 +6,8 @@
 import type { Message } from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError } from '../../errors.js';
+import { redactUrl } from '../../transport/redact.js';
+import { backoffMs } from '../backoff.js';
 import { renderAnnouncement, type Announcement } from '../../format/announcement.js';
 import { routingKeyOf, type ConsumeOptions, type Delivery, type Sink, type Source } from './types.js';
 
@@ -17,18 +19,6 @@ export interface AmqpOptions {
   log?: (line: string) => void;
 }
 
-/** The URL without its password, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.href;
-  } catch {
-    return url;
-  }
-}
-
-const backoff = (attempt: number): number => Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
 
 type Amqplib = typeof import('amqplib');
 type Connection = Awaited<ReturnType<Amqplib['connect']>>;
@@ -36,7 +26,7 @@ type ConfirmChannel = Awaited<ReturnType<Connection['createConfirmChannel']>>;
 
 function asBusError(error: unknown, url: string): ZpumpError {
   const why = error instanceof Error ? error.message : String(error);
-  return new ZpumpError('E_BUS', `cannot reach the broker at ${redact(url)}: ${why}`, { cause: error });
+  return new ZpumpError('E_BUS', `cannot reach the broker at ${redactUrl(url)}: ${why}`, { cause: error });
 }
 
 export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
@@ -68,10 +58,10 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
   };
   await open().catch((error: unknown) => {
     if ((options.maxAttempts ?? Infinity) <= 1) throw asBusError(error, options.url);
-    options.log?.(`broker ${redact(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
+    options.log?.(`broker ${redactUrl(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
   });
   return {
-    where: `${redact(options.url)} exchange ${options.exchange}`,
+    where: `${redactUrl(options.url)} exchange ${options.exchange}`,
     async post(message: Announcement) {
       const body = Buffer.from(renderAnnouncement(message));
       for (let attempt = 0; ; attempt++) {
@@ -84,8 +74,8 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
         } catch (error) {
           channel = undefined;
           if (attempt + 1 >= (options.maxAttempts ?? Infinity)) throw asBusError(error, options.url);
-          options.log?.(`posting ${message.relPath} to ${redact(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
-          await sleep(backoff(attempt));
+          options.log?.(`posting ${message.relPath} to ${redactUrl(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
+          await sleep(backoffMs(attempt));
         }
       }
     },
@@ -109,7 +99,7 @@ export interface AmqpSourceOptions {
 export async function createAmqpSource(options: AmqpSourceOptions): Promise<Source> {
   const { connect } = await import('amqplib');
   return {
-    where: `${redact(options.url)} queue ${options.queue}`,
+    where: `${redactUrl(options.url)} queue ${options.queue}`,
     async consume(handle: (d: Delivery) => Promise<void>, consume: ConsumeOptions) {
       for (let attempt = 0; !consume.signal.aborted; attempt++) {
         let conn: Connection | undefined;
@@ -174,14 +164,14 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
             await conn.close().catch(() => undefined);
             return;
           }
-          consume.log(`lost the broker at ${redact(options.url)}; reconnecting`);
+          consume.log(`lost the broker at ${redactUrl(options.url)}; reconnecting`);
         } catch (error) {
           await conn?.close().catch(() => undefined);
           if (consume.signal.aborted) return;
           if (consume.once && attempt >= 4) throw asBusError(error, options.url);
-          consume.log(`broker ${redact(options.url)}: ${error instanceof Error ? error.message : String(error)}; retrying`);
+          consume.log(`broker ${redactUrl(options.url)}: ${error instanceof Error ? error.message : String(error)}; retrying`);
         }
-        await sleep(backoff(attempt), undefined, { signal: consume.signal }).catch(() => undefined);
+        await sleep(backoffMs(attempt), undefined, { signal: consume.signal }).catch(() => undefined);
       }
     },
   };

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError } from '../../errors.js';
 import { renderAnnouncement, type Announcement } from '../../format/announcement.js';
-import { redact } from './amqp.js';
+import { redactUrl } from '../../transport/redact.js';
 import { topicOf, type ConsumeOptions, type Delivery, type Sink, type Source } from './types.js';
 
 /** How long the broker keeps a subscriber's session (and its queued messages) while it is away. */
@@ -25,13 +25,13 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   const { default: mqtt } = await import('mqtt');
   // mqtt.js reconnects by itself and keeps unacknowledged QoS 1 messages to send again.
   const client = mqtt.connect(options.url, { protocolVersion: 5, reconnectPeriod: 1000, connectTimeout: 10_000, clean: true });
-  client.on('error', (error) => options.log?.(`MQTT ${redact(options.url)}: ${error.message}`));
-  client.on('offline', () => options.log?.(`MQTT broker ${redact(options.url)} went away; messages wait until it is back`));
+  client.on('error', (error) => options.log?.(`MQTT ${redactUrl(options.url)}: ${error.message}`));
+  client.on('offline', () => options.log?.(`MQTT broker ${redactUrl(options.url)} went away; messages wait until it is back`));
   if ((options.maxAttempts ?? Infinity) < Infinity) {
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error) => {
         client.end(true);
-        reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redact(options.url)}: ${error.message}`, { cause: error }));
+        reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redactUrl(options.url)}: ${error.message}`, { cause: error }));
       };
       client.once('connect', () => resolve());
       client.once('error', fail);
@@ -39,7 +39,7 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
     });
   }
   return {
-    where: `${redact(options.url)} ${options.exchange}/v03/...`,
+    where: `${redactUrl(options.url)} ${options.exchange}/v03/...`,
     async post(message: Announcement) {
       await client.publishAsync(topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } });
     },
@@ -61,7 +61,7 @@ export interface MqttSourceOptions {
 export async function createMqttSource(options: MqttSourceOptions): Promise<Source> {
   const { default: mqtt } = await import('mqtt');
   return {
-    where: `${redact(options.url)} ${options.exchange}/v03/${options.subtopic} (session ${options.clientId})`,
+    where: `${redactUrl(options.url)} ${options.exchange}/v03/${options.subtopic} (session ${options.clientId})`,
     async consume(handle: (d: Delivery) => Promise<void>, consume: ConsumeOptions) {
       let lastActivity = Date.now();
       let busy = 0;
@@ -87,11 +87,11 @@ export async function createMqttSource(options: MqttSourceOptions): Promise<Sour
             });
         },
       });
-      client.on('error', (error) => consume.log(`MQTT ${redact(options.url)}: ${error.message}`));
-      client.on('offline', () => consume.log(`lost the MQTT broker at ${redact(options.url)}; reconnecting`));
+      client.on('error', (error) => consume.log(`MQTT ${redactUrl(options.url)}: ${error.message}`));
+      client.on('offline', () => consume.log(`lost the MQTT broker at ${redactUrl(options.url)}; reconnecting`));
       try {
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redact(options.url)}: no answer within 30 s`)), 30_000);
+          const timer = setTimeout(() => reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redactUrl(options.url)}: no answer within 30 s`)), 30_000);
           client.once('connect', () => {
             clearTimeout(timer);
             resolve();
