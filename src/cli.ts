@@ -24,6 +24,14 @@ function program(setExit: (code: number) => void): Command {
     .showHelpAfterError('(run zpump --help, or zpump COMMAND --help)')
     .exitOverride();
 
+  // How to reach data servers: shared by sync and subscribe.
+  const transporting = (cmd: Command): Command =>
+    cmd
+      .option('--ca-file <PEM>', 'extra CA certificates for https (e.g. a private CA), trusted besides the usual ones')
+      .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent, $SSH_AUTH_SOCK)')
+      .option('--known-hosts <FILE>', 'known_hosts file to check sftp servers against (default ~/.ssh/known_hosts)')
+      .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint (ssh-keygen -l -f KEY.pub)');
+
   cli
     .command('make')
     .summary('write FILE.zsync (zsyncmake-compatible) for each FILE')
@@ -46,22 +54,20 @@ function program(setExit: (code: number) => void): Command {
       setExit(await runMake(files, opts));
     });
 
-  cli
-    .command('sync')
-    .summary('bring TARGET up to date with what CONTROL describes, fetching only changed blocks')
-    .description(
-      'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range\n' +
-        'requests, SFTP reads (sftp://user@host:port/path) or a file: URL or path. The result replaces TARGET\n' +
-        'only after its SHA-1 matches.',
-    )
-    .argument('<CONTROL>', 'path or http(s) URL of a .zsync')
-    .argument('[TARGET]', "the local file to update (default: the control file's Filename)")
-    .option('-i, --seed <FILE>', 'local file to reuse blocks from (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)')
-    .option('--ca-file <PEM>', 'extra CA certificates for https (e.g. a private CA)')
-    .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent, $SSH_AUTH_SOCK)')
-    .option('--known-hosts <FILE>', 'known_hosts file to check sftp servers against (default ~/.ssh/known_hosts)')
-    .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint (ssh-keygen -l -f KEY.pub)')
+  transporting(
+    cli
+      .command('sync')
+      .summary('bring TARGET up to date with what CONTROL describes, fetching only changed blocks')
+      .description(
+        'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range\n' +
+          'requests, SFTP reads (sftp://user@host:port/path) or a file: URL or path. The result replaces TARGET\n' +
+          'only after its SHA-1 matches.',
+      )
+      .argument('<CONTROL>', 'path or http(s) URL of a .zsync, or an announcement (.json file, - for stdin)')
+      .argument('[TARGET]', "the local file to update (default: the control file's Filename)")
+      .option('-i, --seed <FILE>', 'local file to reuse blocks from (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+      .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)'),
+  )
     .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C client (plain http:// only), js = built-in; auto uses zsync for http:// when installed').default('auto').argParser(usage(parseEngine)))
     .option('--json', 'result as JSON: engine, bytesReused, bytesFetched, requests, seconds, verified', false)
     .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc\n  zpump sync -u sftp://me@data.example.org/srv/big.nc --ssh-key ~/.ssh/id_ed25519 big.nc.zsync big.nc')
@@ -139,34 +145,32 @@ function program(setExit: (code: number) => void): Command {
       setExit(await runWatch(dir, opts));
     });
 
-  cli
-    .command('subscribe')
-    .summary('apply announcements to a local tree, fetching only changed blocks')
-    .description(
-      'Take announcements from SOURCE and bring --dir up to date: files without a signature or without a local ' +
-        'copy are fetched whole, the others synced block by block; each result is verified (SHA-1 and the sha512 ' +
-        'identity) before it replaces the old copy, and a message is acknowledged only after that. Refused ' +
-        'messages (bad JSON, a relPath leaving --dir, a disallowed URL scheme...) are set aside with the reason: ' +
-        'spool:DIR/rejected/, or --rejected for the brokers.\n ' +
-        'SOURCE: spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port | - (JSON lines on stdin)',
-    )
-    .argument('<SOURCE>', 'where announcements come from')
-    .requiredOption('--dir <DIR>', 'local root: relPaths land under it, never outside')
-    .option('--once', 'apply what is queued now, then exit (cron, make); exit 1 if any message was set aside', false)
-    .option('--queue <NAME>', 'durable AMQP queue (shared by instances) / MQTT session name (default: one per host and --dir)')
-    .option('--subtopic <TOPIC>', 'what to receive below v03, levels separated by / (e.g. model/#)', '#')
-    .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
-    .option('--allow-file', 'accept file: data URLs (off by default: a message could read any local file)', false)
-    .addOption(new Option('--engine <auto|zsync|js>', 'sync engine; auto = the C zsync for http:// when installed, js otherwise').default('auto').argParser(usage(parseEngine)))
-    .addOption(new Option('--retries <N>', 'attempts after the first for a failed transfer, with backoff').default(3).argParser(usage((t) => parseCount(t, '--retries'))))
-    .addOption(new Option('--retry-delay <SECONDS>', 'first retry delay, doubled each time').default(1).argParser(usage((t) => parseSeconds(t, '--retry-delay'))))
-    .addOption(new Option('--prefetch <N>', 'AMQP messages in hand at once (files are applied in parallel, each file in order)').default(4).argParser(usage((t) => parseCount(t, '--prefetch', 1))))
-    .addOption(new Option('--message-limit <SIZE>', 'refuse messages larger than this').default(16 << 20, '16M').argParser(usage((t) => parseSize(t, '--message-limit'))))
-    .option('--rejected <DIR>', 'where refused messages are kept (default: DIR/.zpump/rejected; spool: its rejected/)')
-    .option('--ca-file <PEM>', 'extra CA certificates for https')
-    .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent)')
-    .option('--known-hosts <FILE>', 'known_hosts for sftp:// servers (default ~/.ssh/known_hosts)')
-    .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint')
+  transporting(
+    cli
+      .command('subscribe')
+      .summary('apply announcements to a local tree, fetching only changed blocks')
+      .description(
+        'Take announcements from SOURCE and bring --dir up to date: files without a signature or without a local ' +
+          'copy are fetched whole, the others synced block by block; each result is verified (SHA-1 and the sha512 ' +
+          'identity) before it replaces the old copy, and a message is acknowledged only after that. Refused ' +
+          'messages (bad JSON, a relPath leaving --dir, a disallowed URL scheme...) are set aside with the reason: ' +
+          'spool:DIR/rejected/, or --rejected for the brokers.\n\n' +
+          'SOURCE: spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port | - (JSON lines on stdin)',
+      )
+      .argument('<SOURCE>', 'where announcements come from')
+      .requiredOption('--dir <DIR>', 'local root: relPaths land under it, never outside')
+      .option('--once', 'apply what is queued now, then exit (cron, make); exit 1 if any message was set aside', false)
+      .option('--queue <NAME>', 'durable AMQP queue (shared by instances) / MQTT session name (default: one per host and --dir)')
+      .option('--subtopic <TOPIC>', 'what to receive below v03, levels separated by / (e.g. model/#)', '#')
+      .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
+      .option('--allow-file', 'accept file: data URLs (off by default: a message could read any local file)', false)
+      .addOption(new Option('--engine <auto|zsync|js>', 'sync engine; auto = the C zsync for http:// when installed, js otherwise').default('auto').argParser(usage(parseEngine)))
+      .addOption(new Option('--retries <N>', 'attempts after the first for a failed transfer, with backoff').default(3).argParser(usage((t) => parseCount(t, '--retries'))))
+      .addOption(new Option('--retry-delay <SECONDS>', 'first retry delay, doubled each time').default(1).argParser(usage((t) => parseSeconds(t, '--retry-delay'))))
+      .addOption(new Option('--prefetch <N>', 'messages in hand at once on AMQP and spool (files applied in parallel, each file in order; MQTT: one at a time)').default(4).argParser(usage((t) => parseCount(t, '--prefetch', 1))))
+      .addOption(new Option('--message-limit <SIZE>', 'refuse messages larger than this').default(16 << 20, '16M').argParser(usage((t) => parseSize(t, '--message-limit'))))
+      .option('--rejected <DIR>', 'where refused messages are kept (default: DIR/.zpump/rejected; spool: its rejected/)'),
+  )
     .option('--json', 'one JSON report per message on stdout', false)
     .addHelpText('after', '\nExamples:\n  zpump subscribe spool:/var/spool/zpump --dir /srv/mirror --once --allow-file\n  zpump subscribe amqp://user:pass@broker/ --queue mirror1 --dir /srv/mirror\n  zpump announce --base-url http://h/ f.nc | zpump subscribe - --dir /tmp/copy')
     .action(async (source: string, opts) => {

@@ -36,10 +36,11 @@ export function publishOptions(flags: PublishFlags) {
   };
 }
 
-export function describeAnnounced(path: string, a: Announced, where: string): string {
+export function describeAnnounced(a: Announced, where: string): string {
   const m = a.message;
   const sig = a.signature === 'none' ? 'no signature (below the threshold: fetched whole)' : a.signature === 'inline' ? `signature inline (${formatBytes(m.zsync?.kind === 'inline' ? m.zsync.bytes.length : 0)})` : `signature by reference (${a.zsyncPath})`;
-  return `announced ${m.relPath} (${formatBytes(m.size)}, ${sig}) to ${where} in ${a.seconds.toFixed(2)} s`;
+  const renamed = typeof m.fileOp?.rename === 'string' ? `, renamed from ${m.fileOp.rename}` : '';
+  return `announced ${m.relPath} (${formatBytes(m.size)}, ${sig}${renamed}) to ${where} in ${a.seconds.toFixed(2)} s`;
 }
 
 export async function runAnnounce(files: string[], flags: PublishFlags): Promise<number> {
@@ -51,7 +52,7 @@ export async function runAnnounce(files: string[], flags: PublishFlags): Promise
       try {
         const result = await announceFile(sink, resolve(file), options);
         if (flags.json) printJson({ file, relPath: result.message.relPath, size: result.message.size, signature: result.signature, zsyncPath: result.zsyncPath, engine: result.engine, seconds: result.seconds, sink: sink.where });
-        else warn(describeAnnounced(file, result, sink.where));
+        else warn(describeAnnounced(result, sink.where));
       } catch (error) {
         exitCode = Math.max(exitCode, exitCodeFor(error));
         if (flags.json) printJson(errorJson(error, { file }));

@@ -1,14 +1,14 @@
 // zpump subscribe SOURCE --dir DIR : apply announcements to a local tree.
 
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { EngineChoice } from '../backends/types.js';
 import { openSource } from '../pump/bus/open.js';
 import { DEFAULT_SCHEMES } from '../pump/message.js';
 import { Subscriber, describeReport } from '../pump/subscribe.js';
+import { transportFrom, type TransportFlags } from './transport-flags.js';
 import { formatBytes, printJson, say, warn } from './output.js';
 
-export interface SubscribeFlags {
+export interface SubscribeFlags extends TransportFlags {
   dir: string;
   once: boolean;
   queue?: string;
@@ -22,24 +22,18 @@ export interface SubscribeFlags {
   messageLimit: number;
   prefetch: number;
   rejected?: string;
-  caFile?: string;
-  sshKey?: string;
-  knownHosts?: string;
-  hostFingerprint?: string;
 }
 
 export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
-  // A typo in the fingerprint should fail now, not at the first sftp message.
-  if (flags.hostFingerprint !== undefined) (await import('../transport/known-hosts.js')).normalizeFingerprint(flags.hostFingerprint);
+  const transport = await transportFrom(flags);
   const dir = resolve(flags.dir);
-  const ca = flags.caFile ? await readFile(flags.caFile, 'utf8') : undefined;
   const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir });
   const subscriber = new Subscriber({
     dir,
     schemes: flags.allowFile ? [...DEFAULT_SCHEMES, 'file'] : DEFAULT_SCHEMES,
     messageLimit: flags.messageLimit,
     engine: flags.engine,
-    transport: { ca, sftp: { privateKeyPath: flags.sshKey, knownHostsPath: flags.knownHosts, hostFingerprint: flags.hostFingerprint } },
+    transport,
     retries: flags.retries,
     retryDelayMs: flags.retryDelay * 1000,
     rejectedDir: flags.rejected ?? join(dir, '.zpump', 'rejected'),

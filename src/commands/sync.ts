@@ -2,29 +2,24 @@
 
 import { sync } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
+import { transportFrom, type TransportFlags } from './transport-flags.js';
 import { formatBytes, printJson, progressMaker, say, warn, type Progress } from './output.js';
 
-export interface SyncFlags {
+export interface SyncFlags extends TransportFlags {
   seed: string[];
   url?: string;
   engine: EngineChoice;
   json: boolean;
-  caFile?: string;
-  sshKey?: string;
-  knownHosts?: string;
-  hostFingerprint?: string;
 }
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
-  // A typo in the fingerprint should fail now, not after scanning gigabytes of local data.
-  if (flags.hostFingerprint !== undefined) (await import('../transport/known-hosts.js')).normalizeFingerprint(flags.hostFingerprint);
-  const ca = flags.caFile ? await (await import('node:fs/promises')).readFile(flags.caFile, 'utf8') : undefined;
+  const transport = await transportFrom(flags);
   const startBar = await progressMaker(!flags.json);
   let bar: Progress | undefined;
   let phase = '';
   const result = await sync({
     control, target, seeds: flags.seed, url: flags.url, engine: flags.engine,
-    transport: { ca, sftp: { privateKeyPath: flags.sshKey, knownHostsPath: flags.knownHosts, hostFingerprint: flags.hostFingerprint } },
+    transport,
     onProgress: (p, done, total) => {
       if (p !== phase) {
         bar?.stop();

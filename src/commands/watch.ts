@@ -37,7 +37,7 @@ export async function runWatch(dir: string, flags: WatchFlags): Promise<number> 
         } else if (flags.json) {
           printJson({ file: path, relPath: result.message.relPath, size: result.message.size, signature: result.signature, fileOp: result.message.fileOp, seconds: result.seconds, sink: sink.where });
         } else {
-          warn(describeAnnounced(path, result, sink.where) + (result.message.fileOp ? ` (renamed from ${String(result.message.fileOp.rename)})` : ''));
+          warn(describeAnnounced(result, sink.where));
         }
       },
     });

@@ -67,3 +67,16 @@ export async function removeStaleTemps(target: string): Promise<number> {
   await Promise.all(stale.map((n) => rm(join(dirname(target), n), { force: true })));
   return stale.length;
 }
+
+/** A small file written whole: temporary beside it, optionally fsync'd, renamed into place. */
+export async function writeFileAtomically(target: string, data: string | Uint8Array, options: { fsync?: boolean } = {}): Promise<void> {
+  const temp = await createTempFile(target);
+  try {
+    await temp.handle.writeFile(data);
+    if (options.fsync) await temp.handle.sync();
+    await temp.commit();
+  } catch (error) {
+    await temp.discard();
+    throw fromSystemError(error, 'cannot write', target);
+  }
+}

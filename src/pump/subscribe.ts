@@ -5,13 +5,14 @@
 // Refusals are final (set aside at once); transfer failures are retried with backoff, then set
 // aside too, so one poison message never blocks the queue.
 
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sync, type SyncOutcome } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
 import { isZpumpError, type ErrorCode } from '../errors.js';
 import { DEFAULT_MESSAGE_LIMIT, parseAnnouncement, parseV03Time, type Announcement } from '../format/announcement.js';
+import { writeFileAtomically } from '../local/atomic-file.js';
 import { withFileLock } from '../local/lock-file.js';
 import type { OpenOptions } from '../transport/open.js';
 import type { ConsumeOptions, Delivery, Source } from './bus/types.js';
@@ -94,8 +95,8 @@ export class Subscriber {
     if (!dir) return;
     await mkdir(dir, { recursive: true });
     const name = `${Date.now()}-${process.pid}-${delivery.id.replace(/[^A-Za-z0-9._-]+/g, '_')}`.slice(0, 200);
-    await writeFile(join(dir, `${name}.json`), delivery.body);
-    await writeFile(join(dir, `${name}.json.reason.txt`), `${reason}\n`);
+    await writeFileAtomically(join(dir, `${name}.json`), delivery.body);
+    await writeFileAtomically(join(dir, `${name}.json.reason.txt`), `${reason}\n`);
   }
 
   /** Parse, check and apply; resolves with what was done, throws a ZpumpError when refused or failed for good. */

@@ -77,11 +77,13 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     void pump();
   };
 
+  // The sink as the watcher uses it: a post waits out broker outages instead of failing.
+  const patient: Sink = { where: sink.where, close: () => sink.close(), post: (m) => postPatiently(sink, m, options.log, options.signal) };
   const announce = (path: string, fileOp?: Record<string, string>): void => {
     enqueue(`${path}\0${fileOp ? 'rename' : ''}`, async () => {
       for (let attempt = 0; ; attempt++) {
         try {
-          const built = await announceFile({ where: sink.where, close: sink.close, post: (m) => postPatiently(sink, m, options.log, options.signal) }, path, options, fileOp);
+          const built = await announceFile(patient, path, options, fileOp);
           options.onAnnounced(path, built);
           return;
         } catch (error) {
@@ -117,7 +119,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     inodes.delete(path);
     const post = () =>
       enqueue(`${path}\0remove`, async () => {
-        await postPatiently(sink, buildRemoveMessage(root, path, options.baseUrl), options.log, options.signal);
+        await patient.post(buildRemoveMessage(root, path, options.baseUrl));
         options.onAnnounced(path, { removed: true });
       });
     if (ino === undefined) return post();

@@ -27,6 +27,8 @@ describe('pump commands fail clearly', () => {
     [['subscribe', 'spool:x'], /--dir/],
     [['subscribe', 'gopher://x', '--dir', 'm'], /SOURCE gopher:\/\/x: expected/],
     [['subscribe', '-', '--dir', 'm', '--retries', 'many'], /--retries expects a whole number/],
+    [['subscribe', '-', '--dir', 'm', '--ca-file', 'nope.pem'], /cannot read --ca-file: nope\.pem does not exist/],
+    [['sync', '--host-fingerprint', 'MD5:xx', 'x.zsync'], /not of the form SHA256:/],
   ])('zpump %j exits 2', async (args, why) => {
     const run = await runCli(args, { cwd: tmp.path });
     expect(run.exitCode).toBe(2);

@@ -3,12 +3,12 @@
 // publication order. A subscriber applies them in name order and removes each once applied;
 // refused ones move to rejected/ with NAME.reason.txt beside them. Dot files are not messages.
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromSystemError } from '../../errors.js';
 import { renderAnnouncement, v03Time, type Announcement } from '../../format/announcement.js';
+import { writeFileAtomically } from '../../local/atomic-file.js';
 import type { ConsumeOptions, Delivery, Sink, Source } from './types.js';
 
 const POLL_MS = 250;
@@ -30,20 +30,8 @@ export async function createSpoolSink(dir: string): Promise<Sink> {
       // Time first so names from several publishers interleave by time; the sequence keeps one
       // publisher's messages of the same millisecond in order.
       const name = `${v03Time(Date.now())}-${String(process.pid).padStart(7, '0')}-${String(sequence++).padStart(9, '0')}.json`;
-      const temp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-      try {
-        const fh = await open(temp, 'wx', 0o644);
-        try {
-          await fh.writeFile(`${renderAnnouncement(message)}\n`);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await rename(temp, join(dir, name));
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw fromSystemError(error, 'cannot write to the spool', dir);
-      }
+      // Under its dot-named temporary, a message is invisible to subscribers until complete.
+      await writeFileAtomically(join(dir, name), `${renderAnnouncement(message)}\n`, { fsync: true });
     },
     async close() {},
   };
@@ -83,7 +71,7 @@ export function createSpoolSource(dir: string): Source {
             ack: () => rm(path, { force: true }),
             async setAside(reason: string) {
               await mkdir(rejected, { recursive: true });
-              await writeFile(join(rejected, `${name}.reason.txt`), `${reason}\n`);
+              await writeFileAtomically(join(rejected, `${name}.reason.txt`), `${reason}\n`);
               await rename(path, join(rejected, name)).catch(() => rm(path, { force: true }));
             },
           }).finally(() => inHand.delete(done));
