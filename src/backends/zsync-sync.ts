@@ -2,14 +2,12 @@
 // absolute data URL (so relative URLs and --url behave the same as in the js engine), writes into
 // a temporary file beside the target, and we verify the SHA-1 ourselves before renaming.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm, rename, utimes, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ZpumpError } from '../errors.js';
 import { renderControlFile } from '../format/control-file.js';
 import { tempPathFor } from '../local/atomic-file.js';
+import { digestFile } from '../local/file-digest.js';
 import { requireTool } from './locate.js';
 import type { SyncRequest, SyncResult } from './types.js';
 
@@ -41,17 +39,9 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
     }
     const used = /used (\d+) local, fetched (\d+)/.exec(String(run.all));
     if (cf.sha1 !== undefined || request.sha512 !== undefined) {
-      const sha1 = createHash('sha1');
-      const sha512 = createHash('sha512');
-      await pipeline(createReadStream(out), async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          sha1.update(chunk);
-          if (request.sha512 !== undefined) sha512.update(chunk);
-        }
-      });
-      const got = sha1.digest('hex');
-      if (cf.sha1 !== undefined && got !== cf.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got}, expected ${cf.sha1}; the target was left unchanged`);
-      if (request.sha512 !== undefined && sha512.digest('base64') !== request.sha512) {
+      const got = await digestFile(out, { sha1: cf.sha1 !== undefined, sha512: request.sha512 !== undefined });
+      if (cf.sha1 !== undefined && got.sha1 !== cf.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got.sha1}, expected ${cf.sha1}; the target was left unchanged`);
+      if (request.sha512 !== undefined && got.sha512 !== request.sha512) {
         throw new ZpumpError('E_VERIFY', `zsync produced ${request.target}, but it does not match the announced sha512 identity; the target was left unchanged`);
       }
     }

@@ -3,17 +3,16 @@
 // written (scheme allow-list, relPath that stays inside --dir, signature that agrees with size).
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { v03Time, type Announcement } from '../format/announcement.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
+import { digestFile } from '../local/file-digest.js';
 
 /** Signatures whose base64 is larger travel by reference (the .zsync is published beside the file). */
 export const DEFAULT_INLINE_LIMIT = 64 << 10;
@@ -52,16 +51,6 @@ export function relPathOf(root: string, path: string): string {
   return rel.split(sep).join('/');
 }
 
-async function sha512Of(path: string): Promise<string> {
-  const hash = createHash('sha512');
-  try {
-    await pipeline(createReadStream(path), hash);
-  } catch (error) {
-    throw fromSystemError(error, 'cannot read', path);
-  }
-  return hash.digest('base64');
-}
-
 export async function buildFileMessage(options: BuildOptions): Promise<BuiltMessage> {
   const relPath = relPathOf(options.root, options.path);
   let before;
@@ -87,7 +76,7 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   let zsyncPath: string | undefined;
   let engine: string | undefined;
   const [identity] = await Promise.all([
-    sha512Of(options.path),
+    digestFile(options.path, { sha512: true }).then((d) => d.sha512!),
     (async () => {
       if (before.size < threshold) return;
       // The signature goes to a private temp file unless it is to be published beside the data.
