@@ -29,7 +29,12 @@ export interface ConsumeOptions {
   once: boolean;
   /** How many deliveries may be in hand at once (the subscriber orders those of one file itself). */
   prefetch: number;
+  /** Ends every wait of the bus (reconnect backoff, consume): SIGTERM/SIGINT stop a subscriber promptly. */
   signal: AbortSignal;
+  /** Bodies larger than this are refused before they are read (spool: checked with fstat). */
+  messageLimit?: number;
+  /** The bus refused an entry itself, before delivering it (spool: a FIFO, a symlink, too large). */
+  refused?: (id: string, reason: string) => void;
   /** Connection trouble and other things an operator wants to see. */
   log: (line: string) => void;
   /** Called each time the source is subscribed and waiting (again, after a reconnection). */
