@@ -12,7 +12,7 @@ import { dataUrlOf, parseAnnouncement, parseV03Time, type Announcement } from '.
 import { parseControlFile, type ControlFile } from './format/control-file.js';
 import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
 import { readStdin } from './local/stdin.js';
-import { autoBlockSize, isPowerOfTwo } from './format/hash-lengths.js';
+import { autoBlockSize, geometryProblem, isPowerOfTwo, MAX_BLOCK_SIZE } from './format/hash-lengths.js';
 import type { OpenOptions } from './transport/open.js';
 
 export const DEFAULT_THRESHOLD = 1 << 20;
@@ -70,9 +70,11 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
 
 export function resolveBlockSize(choice: number | 'auto', length: number, budget: number): number {
   if (choice === 'auto') return autoBlockSize(length, budget);
-  if (!isPowerOfTwo(choice) || choice < MIN_BLOCK_SIZE) {
-    throw new ZpumpError('E_USAGE', `block size must be a power of two of at least ${MIN_BLOCK_SIZE} bytes (e.g. 64k, 1M), got ${choice}`);
+  if (!isPowerOfTwo(choice) || choice < MIN_BLOCK_SIZE || choice > MAX_BLOCK_SIZE) {
+    throw new ZpumpError('E_USAGE', `usage: block size must be a power of two from ${MIN_BLOCK_SIZE} bytes to 64 MiB (e.g. 64k, 1M), got ${choice}`);
   }
+  const problem = geometryProblem(length, choice);
+  if (problem) throw new ZpumpError('E_USAGE', `usage: ${problem}`);
   return choice;
 }
 

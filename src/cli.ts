@@ -6,7 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodeFor, isZpumpError } from './errors.js';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD } from './api.js';
-import { parseBlockSize, parseCount, parseEngine, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
+import { BLOCK_SIZE_HELP, parseBlockSize, parseCount, parseEngine, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
 
 const usage = (fn: (text: string) => unknown) => (text: string) => {
   try {
@@ -40,7 +40,7 @@ function program(setExit: (code: number) => void): Command {
         'Files below --threshold get no signature (exit 0 with a note): they are cheaper to send whole.',
     )
     .argument('<FILE...>', 'files to sign')
-    .addOption(new Option('-b, --block-size <SIZE|auto>', 'block size, a power of two >= 1k; auto = smallest power of two >= 4k whose signature fits --budget').default('auto').argParser(usage(parseBlockSize)))
+    .addOption(new Option('-b, --block-size <SIZE|auto>', `block size, a power of two from 1k to 64M (${BLOCK_SIZE_HELP}); auto = smallest power of two >= 4k whose signature fits --budget`).default('auto').argParser(usage(parseBlockSize)))
     .addOption(new Option('--budget <SIZE>', 'signature size budget for --block-size auto').default(DEFAULT_BUDGET, '64k').argParser(usage((t) => parseSize(t, '--budget'))))
     .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this get no signature').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
     .option('-f, --force', 'make a signature whatever the size', false)
@@ -102,7 +102,7 @@ function program(setExit: (code: number) => void): Command {
       .option('--post <SINK>', '- (stdout, JSON lines) | spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port', '-')
       .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
       .option('--write-zsync', 'also write FILE.zsync beside each signed file (for plain zsync users)', false)
-      .addOption(new Option('-b, --block-size <SIZE|auto>', 'block size; auto = smallest power of two >= 4k whose signature fits --budget').default('auto').argParser(usage(parseBlockSize)))
+      .addOption(new Option('-b, --block-size <SIZE|auto>', `block size, 1k to 64M (${BLOCK_SIZE_HELP}); auto = smallest power of two >= 4k whose signature fits --budget`).default('auto').argParser(usage(parseBlockSize)))
       .addOption(new Option('--budget <SIZE>', 'signature size budget for --block-size auto (default: what fits --inline-limit in base64, 48k)').argParser(usage((t) => parseSize(t, '--budget'))))
       .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this are announced without a signature (sent whole)').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
       .addOption(new Option('--inline-limit <SIZE>', 'larger signatures travel by reference: FILE.zsync is written beside the file').default(64 << 10, '64k').argParser(usage((t) => parseSize(t, '--inline-limit'))))

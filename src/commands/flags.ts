@@ -3,23 +3,32 @@
 
 import { ZpumpError } from '../errors.js';
 import type { EngineChoice } from '../backends/types.js';
+import { isPowerOfTwo, MAX_BLOCK_SIZE } from '../format/hash-lengths.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
 
 /** "512k", "64K", "1M", "1MiB", "2G", "4096" → bytes (powers of 1024). */
-export function parseSize(text: string, flag = 'size'): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+export function parseSize(text: string, flag = 'size', max = Number.MAX_SAFE_INTEGER): number {
+  const m = /^\s*(\d{1,16}(?:\.\d{1,6})?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined) {
-    throw new ZpumpError('E_USAGE', `${flag} expects a size such as 4096, 64k, 1M or 2G, got ${JSON.stringify(text)}`);
+    throw new ZpumpError('E_USAGE', `usage: ${flag} expects a size such as 4096, 64k, 1M or 2G, got ${JSON.stringify(text)}`);
   }
-  const bytes = Math.round(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(bytes)) throw new ZpumpError('E_USAGE', `${flag}: ${text} is too large`);
-  return bytes;
+  const exact = Number(m[1]) * unit;
+  // "0.3" or "1.0000001k" name no whole number of bytes: a typo, not a size.
+  if (!Number.isInteger(exact)) throw new ZpumpError('E_USAGE', `usage: ${flag}: ${text} is not a whole number of bytes`);
+  if (!Number.isSafeInteger(exact) || exact > max) throw new ZpumpError('E_USAGE', `usage: ${flag}: ${text} is too large (at most ${max} bytes)`);
+  return exact;
 }
 
+export const BLOCK_SIZE_HELP = 'at most 64M: each block is held in memory whole, and from 64k up the weak sum stops seeing the byte leaving the window, so larger blocks match slower and worse';
+
 export function parseBlockSize(text: string): number | 'auto' {
-  return text === 'auto' ? 'auto' : parseSize(text, '--block-size');
+  if (text === 'auto') return 'auto';
+  const size = parseSize(text, '--block-size');
+  if (size > MAX_BLOCK_SIZE) throw new ZpumpError('E_USAGE', `usage: --block-size ${text} is larger than 64M (${MAX_BLOCK_SIZE} bytes), the largest block zpump makes: ${BLOCK_SIZE_HELP}`);
+  if (!isPowerOfTwo(size) || size < 1024) throw new ZpumpError('E_USAGE', `usage: --block-size must be a power of two from 1k to 64M (e.g. 64k, 1M), got ${JSON.stringify(text)}`);
+  return size;
 }
 
 export function parseEngine(text: string): EngineChoice {

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeControlBytes } from '../backends/js.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
-import { isPowerOfTwo, zsyncmakeDefaultBlockSize } from '../format/hash-lengths.js';
+import { isPowerOfTwo, MAX_BLOCK_SIZE, zsyncmakeDefaultBlockSize } from '../format/hash-lengths.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { warn } from './output.js';
 
@@ -47,7 +47,9 @@ export async function runZsyncmake(argv: string[]): Promise<number> {
   if (values.z) throw new ZpumpError('E_UNSUPPORTED', 'zsyncmake -z (compress, then gzip-inside) needs the real zsyncmake: zpump make --engine zsync, or install zsync');
   // getopt's atoi: leading digits, 0 or none means "use the default".
   const requested = parseInt(String(values.b ?? '0'), 10) || 0;
-  if (requested !== 0 && !isPowerOfTwo(requested)) throw new ZpumpError('E_USAGE', `zsyncmake: blocksize must be a power of 2 (512, 1024, 2048, ...), got ${values.b}`);
+  if (requested !== 0 && !isPowerOfTwo(requested)) throw new ZpumpError('E_USAGE', `usage: zsyncmake: blocksize must be a power of 2 (512, 1024, 2048, ...), got ${values.b}`);
+  // zsyncmake's atoi would wrap these; zpump's engines hold each block in memory whole.
+  if (requested > MAX_BLOCK_SIZE) throw new ZpumpError('E_USAGE', `usage: zsyncmake: blocksize ${values.b} is larger than 64 MiB (${MAX_BLOCK_SIZE}), the largest block zpump makes`);
 
   const file = positionals.length === 1 ? positionals[0]! : undefined;
   let input = file;

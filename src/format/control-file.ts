@@ -8,7 +8,7 @@
 // ZpumpError naming what is wrong, checked before anything is allocated from the file's numbers.
 
 import { ZpumpError } from '../errors.js';
-import { blockCount, isPowerOfTwo, type HashLengths } from './hash-lengths.js';
+import { blockCount, geometryProblem, isPowerOfTwo, MAX_BLOCK_SIZE, type HashLengths } from './hash-lengths.js';
 import { formatMTime, parseMTime } from './mtime.js';
 
 export interface GzipInside {
@@ -39,7 +39,7 @@ export interface ControlFile {
 }
 
 export const MAX_HEADER_BYTES = 64 * 1024;
-export const MAX_BLOCK_SIZE = 2 ** 30;
+export { MAX_BLOCK_SIZE };
 const DEFAULT_HASH_LENGTHS: HashLengths = { seqMatches: 1, rsumBytes: 4, checksumBytes: 16 };
 const ZSYNC_VERSION = '0.6.2';
 
@@ -172,7 +172,7 @@ function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array,
         break;
       case 'Blocksize':
         blockSize = parseCount(value, key);
-        if (!isPowerOfTwo(blockSize) || blockSize > MAX_BLOCK_SIZE) throw bad(`Blocksize must be a power of two up to ${MAX_BLOCK_SIZE}, got ${value}`);
+        if (!isPowerOfTwo(blockSize) || blockSize > MAX_BLOCK_SIZE) throw bad(`Blocksize must be a power of two up to ${MAX_BLOCK_SIZE} (64 MiB: each block is held in memory whole), got ${value}`);
         break;
       case 'Length': length = parseCount(value, key); break;
       case 'Hash-Lengths': hashLengths = parseHashLengths(value); break;
@@ -196,6 +196,8 @@ function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array,
   if (zsyncVersion === undefined) throw bad('no "zsync:" header: not a zsync control file');
   if (blockSize === undefined) throw bad('no Blocksize header');
   if (length === undefined) throw bad('no Length header');
+  const geometry = geometryProblem(length, blockSize);
+  if (geometry) throw bad(`${geometry}: the engines cannot hold this file`, { length, blockSize });
 
   const count = blockCount(length, blockSize);
   const recLen = recordLength(hashLengths);

@@ -40,8 +40,29 @@ export function isPowerOfTwo(n: number): boolean {
   return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
 }
 
+/**
+ * The largest block zpump makes or accepts. Both engines hold whole blocks in memory (a seed
+ * window of two blocks, a block being fetched, a padded last block), so a 1 GiB block meant
+ * gigabytes of RSS or a crash; and from 64 KiB up the weak sum already loses the outgoing byte
+ * (zsync-format.md §11), so ever larger blocks only buy slower, weaker matching.
+ */
+export const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+/** Offsets stay exact in a JS number and far from what a file system allows. */
+export const MAX_LENGTH = 2 ** 52 - 1;
+/** Per block the engine keeps ~30 bytes of index; beyond this count that is over a gigabyte. */
+export const MAX_BLOCKS = 2 ** 25;
+
+/** Why the engine cannot hold a file of this geometry, or undefined when it can. */
+export function geometryProblem(length: number, blockSize: number): string | undefined {
+  if (!isPowerOfTwo(blockSize) || blockSize > MAX_BLOCK_SIZE) return `Blocksize must be a power of two up to ${MAX_BLOCK_SIZE} (64 MiB), got ${blockSize}`;
+  if (!Number.isSafeInteger(length) || length < 0 || length > MAX_LENGTH) return `Length ${length} is beyond the ${MAX_LENGTH} bytes (2^52 - 1) zpump handles`;
+  const blocks = blockCount(length, blockSize);
+  if (blocks > MAX_BLOCKS) return `Length ${length} in blocks of ${blockSize} makes ${blocks} blocks, more than the ${MAX_BLOCKS} zpump keeps in memory; use larger blocks`;
+  return undefined;
+}
+
 export const AUTO_MIN_BLOCK_SIZE = 4096;
-export const AUTO_MAX_BLOCK_SIZE = 2 ** 30;
+export const AUTO_MAX_BLOCK_SIZE = MAX_BLOCK_SIZE;
 // The header of a .zsync is a few hundred bytes; leave room for it inside the budget.
 const HEADER_ALLOWANCE = 512;
 

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dir, type DirectoryResult } from 'tmp-promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +41,7 @@ describe('zpump inspect', () => {
     ['record count mismatch', file(good, 30), /unexpected bytes after the 3 block records/],
     ['hash lengths out of range', file(swap('Hash', 'Hash-Lengths: 3,2,4'), 18), /sequence matches must be 1 or 2/],
     ['block size not a power of two', file(swap('Block', 'Blocksize: 1000'), 18), /power of two/],
-    ['absurd length', file(swap('Length', 'Length: 4000000000000000'), 18), /truncated/],
+    ['absurd length', file(swap('Length', 'Length: 4000000000000000'), 18), /more than the 33554432 zpump keeps in memory/],
     ['binary junk', new Uint8Array([0x7a, 0x73, 0x79, 0x00, 0x01, 0x02, 0x0a, 0x0a]), /control byte/],
     ['not a zsync file', new Uint8Array(Buffer.from('hello world\n\n')), /not a zsync control file/],
     ['unknown header', file([...good, 'Frobnicate: yes'], 18), /does not know/],
@@ -52,6 +52,28 @@ describe('zpump inspect', () => {
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toMatch(reason);
     expect(run.stderr).toContain(path);
+  });
+
+  // Issue 8 item 6: geometry the engines cannot hold is refused by inspect and by sync (every
+  // engine) alike, before anything is allocated from it: exit 2 and the reason.
+  it.each([
+    ['1 GiB blocks', swap('Block', 'Blocksize: 1073741824'), 1 * 6, /Blocksize must be a power of two up to 67108864 \(64 MiB/],
+    ['128 MiB blocks', swap('Block', 'Blocksize: 134217728'), 1 * 6, /up to 67108864/],
+    ['Length 2^52', swap('Length', `Length: ${2 ** 52}`).map((l) => (l.startsWith('Block') ? 'Blocksize: 67108864' : l)), 0, /beyond the 4503599627370495 bytes/],
+    ['Length 2^53 + 1 (not a safe number)', swap('Length', 'Length: 9007199254740993'), 0, /whole number of bytes|beyond/],
+    ['too many records', swap('Length', `Length: ${2 ** 40}`), 0, /blocks, more than the 33554432 zpump keeps/],
+  ])('refuses geometry the engine cannot hold (%s) in inspect and sync alike', async (name, lines, records, reason) => {
+    const path = join(tmp.path, `geometry-${name.replace(/\W+/g, '-')}.zsync`);
+    await writeFile(path, file(lines, records));
+    const inspect = await runCli(['inspect', path]);
+    expect(inspect.exitCode).toBe(2);
+    expect(inspect.stderr).toMatch(reason);
+    for (const engine of ['js', 'zsync', 'auto']) {
+      const sync = await runCli(['sync', '--engine', engine, path, join(tmp.path, 'geometry-target.bin')]);
+      expect(sync.exitCode).toBe(2);
+      expect(sync.stderr).toMatch(reason);
+    }
+    expect((await readdir(tmp.path)).filter((n) => /^rcksum-|geometry-target/.test(n))).toEqual([]);
   });
 
   it('exits 2 for a control file that does not exist', async () => {

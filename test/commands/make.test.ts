@@ -62,7 +62,17 @@ describe('zpump make', () => {
 
   it.each([
     [['make', '-b', '3000', 'big.bin'], /power of two/],
-    [['make', '-b', '512', 'big.bin'], /at least 1024/],
+    [['make', '-b', '512', 'big.bin'], /power of two from 1k to 64M/],
+    // Issue 8 item 6: sizes the engines cannot hold, or that overflow, are usage errors (exit 2).
+    [['make', '-b', '8g', 'big.bin'], /invalid.*usage: --block-size 8g is larger than 64M/],
+    [['make', '-b', '1t', 'big.bin'], /usage: --block-size 1t is larger than 64M/],
+    [['make', '-b', '2g', 'big.bin'], /usage: --block-size 2g is larger than 64M/],
+    [['make', '-b', '128M', 'big.bin'], /larger than 64M/],
+    [['make', '-b', '99999999999999999999', 'big.bin'], /expects a size/],
+    [['make', '-b', '99999999t', 'big.bin'], /too large/],
+    [['make', '-b', '1.5', 'big.bin'], /not a whole number of bytes/],
+    [['make', '-b', '-4k', 'big.bin'], /expects a size|unknown option/],
+    [['make', '--budget', '1e9', 'big.bin'], /expects a size/],
     [['make', '-b', 'lots', 'big.bin'], /expects a size/],
     [['make', '--engine', 'rust', 'big.bin'], /auto, zsync or js/],
     [['make', '-o', 'x.zsync', 'big.bin', 'small.bin'], /one FILE only/],
@@ -73,6 +83,11 @@ describe('zpump make', () => {
     const run = await runCli(args, { cwd: tmp.path });
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toMatch(message);
+  });
+
+  it('--help says why block sizes stop at 64M', async () => {
+    const help = (await runCli(['make', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/1k to 64M \(at most 64M: each block is held in memory whole, and from 64k up the weak sum stops seeing the byte leaving the window/);
   });
 
   it('is atomic: a failed run leaves the old .zsync and no temporary file', async () => {

@@ -55,6 +55,14 @@ describe.skipIf(!requireTool('zsyncmake', 'zsync'))('zpump zsyncmake (drop-in)',
     expect(ours.stderr).toMatch(/power of 2/);
   });
 
+  it('refuses blocks over 64 MiB as a usage error where zsyncmake would wrap them (exit 2)', async () => {
+    for (const b of ['134217728', '2147483648', '8589934592']) {
+      const ours = await runCli(['zsyncmake', '-b', b, '-o', 'never.zsync', 'data.bin'], { cwd: tmp.path });
+      expect(ours.exitCode).toBe(2);
+      expect(ours.stderr).toMatch(/usage: zsyncmake: blocksize \d+ is larger than 64 MiB/);
+    }
+  });
+
   it('leaves gzip input to the C tools with a clear message unless -Z', async () => {
     const gz = (await import('node:zlib')).gzipSync(seededBytes(10_000, 1));
     await writeFile(join(tmp.path, 'x.gz'), gz);

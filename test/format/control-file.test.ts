@@ -100,7 +100,7 @@ describe('control file', () => {
     ['Hash-Lengths out of range', withRecords(header(base.map((l) => (l.startsWith('Hash') ? 'Hash-Lengths: 2,5,4' : l))), 18), /weak checksum bytes must be 1..4/],
     ['strong length out of range', withRecords(header(base.map((l) => (l.startsWith('Hash') ? 'Hash-Lengths: 2,2,17' : l))), 18), /strong checksum bytes must be 3..16/],
     ['a Blocksize that is not a power of two', withRecords(header(base.map((l) => (l.startsWith('Block') ? 'Blocksize: 3000' : l))), 18), /power of two/],
-    ['an absurd Length with few records', withRecords(header(base.map((l) => (l.startsWith('Length') ? 'Length: 9007199254740991' : l))), 18), /truncated/],
+    ['an absurd Length with few records', withRecords(header(base.map((l) => (l.startsWith('Length') ? 'Length: 9007199254740991' : l))), 18), /beyond the 4503599627370495 bytes/],
     ['a Length beyond 2^53', withRecords(header(base.map((l) => (l.startsWith('Length') ? 'Length: 99999999999999999' : l))), 18), /whole number/],
     ['binary junk in a header', withRecords(header([...base.slice(0, 2), 'URL: a\u0001b', ...base.slice(2)]), 18), /control byte 0x01/],
     ['invalid UTF-8 in a header', new Uint8Array([...text('zsync: 0.6.2\nFilename: '), 0xff, 0xfe, ...text('\n\n')]), /not valid UTF-8/],

@@ -30,6 +30,6 @@ describe('block sizes', () => {
     expect(recordBytes(gib, size) + 512).toBeLessThanOrEqual(64 * 1024);
     expect(recordBytes(gib, size / 2) + 512).toBeGreaterThan(64 * 1024);
     expect(autoBlockSize(2 << 20, 64 * 1024)).toBe(4096);
-    expect(autoBlockSize(10, 1)).toBe(2 ** 30); // cannot fit: the largest block size
+    expect(autoBlockSize(10, 1)).toBe(64 * 2 ** 20); // cannot fit: the largest block size
   });
 });
