@@ -67,7 +67,11 @@ export class Subscriber {
   /** Consume `source` until it ends (once) or `signal` aborts. */
   async run(source: Source, consume: Omit<ConsumeOptions, 'log'>): Promise<void> {
     await mkdir(this.options.dir, { recursive: true });
-    await source.consume((delivery) => this.take(delivery, source.keepsRejected === true), { ...consume, log: this.options.log });
+    const refused = (id: string, reason: string): void => {
+      this.setAside++;
+      this.options.log(`refused ${id}: ${reason}`);
+    };
+    await source.consume((delivery) => this.take(delivery, source.keepsRejected === true), { messageLimit: this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT, refused, ...consume, log: this.options.log });
   }
 
   /** Apply one delivery, then ack it or set it aside; never throws. */

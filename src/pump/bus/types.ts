@@ -49,16 +49,5 @@ export interface Source {
   consume(handle: (delivery: Delivery) => Promise<void>, options: ConsumeOptions): Promise<void>;
 }
 
-/** AMQP routing key for relPath: v03 then its directories, one level each. */
-export function routingKeyOf(relPath: string): string {
-  return ['v03', ...directoriesOf(relPath)].join('.');
-}
-
-/** MQTT topic for relPath: EXCHANGE/v03 then its directories. */
-export function topicOf(exchange: string, relPath: string): string {
-  return [exchange, 'v03', ...directoriesOf(relPath)].join('/');
-}
-
-function directoriesOf(relPath: string): string[] {
-  return relPath.split('/').filter((p) => p !== '' && p !== '.').slice(0, -1);
-}
+// Kept here for callers that import them with the interface; topic.ts holds the rules.
+export { routingKeyOf, topicOf } from './topic.js';
