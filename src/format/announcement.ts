@@ -4,6 +4,7 @@
 // retPath for retrievePath, a string size, a non-object zsync counts as missing).
 
 import { ZpumpError } from '../errors.js';
+import { looksLikeWnm, renderWnm, wnmToV03, type WnmFields } from './wnm.js';
 
 export interface Identity {
   method: string; // sha512 by default
@@ -24,6 +25,8 @@ export interface Announcement {
   identity: Identity;
   zsync?: ZsyncField;
   fileOp?: Record<string, unknown>;
+  /** Present when the message travels as a WIS2 Notification Message (wnm.ts). */
+  wnm?: WnmFields;
   /** Fields we do not interpret, kept for relays. */
   extra: Record<string, unknown>;
 }
@@ -58,6 +61,7 @@ export function renderAnnouncement(a: Announcement): string {
   } else if (a.zsync?.kind === 'reference') {
     out.zsync = { retrievePath: a.zsync.retrievePath, ...(a.zsync.size !== undefined ? { size: a.zsync.size } : {}), ...(a.zsync.identity ? { identity: a.zsync.identity } : {}) };
   }
+  if (a.wnm) return renderWnm(out, a.wnm, dataUrlOf(a));
   return JSON.stringify(out);
 }
 
@@ -71,7 +75,9 @@ export function parseAnnouncement(text: string | Uint8Array, limit = DEFAULT_MES
     throw bad(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a JSON object');
-  const o = raw as Record<string, unknown>;
+  // A WIS2 notification is read as the v03 object it maps to, then checked like any other.
+  const wnm = looksLikeWnm(raw as Record<string, unknown>) ? wnmToV03(raw as Record<string, unknown>) : undefined;
+  const o = wnm?.v03 ?? (raw as Record<string, unknown>);
   const str = (key: string, required = true): string | undefined => {
     const v = o[key];
     if (v === undefined && !required) return undefined;
@@ -98,6 +104,7 @@ export function parseAnnouncement(text: string | Uint8Array, limit = DEFAULT_MES
   if (typeof o.fileOp === 'object' && o.fileOp !== null) a.fileOp = o.fileOp as Record<string, unknown>;
   const z = readZsync(o.zsync);
   if (z) a.zsync = z;
+  if (wnm) a.wnm = wnm.wnm;
   return a;
 }
 

@@ -9,7 +9,8 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
-import { v03Time, type Announcement } from '../format/announcement.js';
+import { renderAnnouncement, v03Time, type Announcement } from '../format/announcement.js';
+import { WNM_MAX_BYTES, type WnmFields, type WnmRel } from '../format/wnm.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { digestFile } from '../local/file-digest.js';
@@ -32,7 +33,17 @@ export interface BuildOptions {
   writeZsync?: boolean;
   /** fileOp to carry, e.g. {rename: "old/relPath"}. */
   fileOp?: Record<string, string>;
+  /** The wire form: Sarracenia v03 (default) or a WIS2 Notification Message. */
+  format?: MessageFormat;
+  /** WIS2: data_id is PREFIX/relPath (relPath alone without it). */
+  dataIdPrefix?: string;
+  /** WIS2: GeoJSON geometry (Point or Polygon); null without it. */
+  geometry?: unknown;
+  /** WIS2: link rel for new content: canonical (new data, the default) or update (a new version). */
+  rel?: Exclude<WnmRel, 'deletion'>;
 }
+
+export type MessageFormat = 'v03' | 'wis2';
 
 export interface BuiltMessage {
   message: Announcement;
@@ -61,7 +72,6 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   }
   if (!before.isFile()) throw new ZpumpError('E_BAD_INPUT', `${options.path} is not a regular file`);
   const threshold = options.threshold ?? DEFAULT_THRESHOLD;
-  const inlineLimit = options.inlineLimit ?? DEFAULT_INLINE_LIMIT;
   const message: Announcement = {
     pubTime: '',
     baseUrl: options.baseUrl,
@@ -72,6 +82,9 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
     extra: {},
   };
   if (options.fileOp) message.fileOp = options.fileOp;
+  if (options.format === 'wis2') message.wnm = wnmFieldsFor(relPath, options, options.rel ?? 'canonical');
+  // A WIS2 message must fit 8 192 bytes whole: the signature gets what the rest leaves.
+  const inlineLimit = message.wnm ? Math.min(options.inlineLimit ?? Infinity, wnmInlineLimit(message)) : (options.inlineLimit ?? DEFAULT_INLINE_LIMIT);
   let signature: BuiltMessage['signature'] = 'none';
   let zsyncPath: string | undefined;
   let engine: string | undefined;
@@ -113,12 +126,38 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   }
   message.identity.value = identity;
   message.pubTime = v03Time(Date.now());
+  if (message.wnm) checkWnmSize(message);
   return { message, signature, ...(zsyncPath ? { zsyncPath } : {}), ...(engine ? { engine } : {}) };
 }
 
-/** A v03 removal notice: the file is gone at the source. */
-export function buildRemoveMessage(root: string, path: string, baseUrl: string): Announcement {
-  return { pubTime: v03Time(Date.now()), baseUrl, relPath: relPathOf(root, path), size: 0, identity: { method: 'sha512', value: EMPTY_SHA512 }, fileOp: { remove: '' }, extra: {} };
+/** A v03 removal notice (a WIS2 deletion with --format wis2): the file is gone at the source. */
+export function buildRemoveMessage(root: string, path: string, baseUrl: string, wire: WireOptions = {}): Announcement {
+  const relPath = relPathOf(root, path);
+  const message: Announcement = { pubTime: v03Time(Date.now()), baseUrl, relPath, size: 0, identity: { method: 'sha512', value: EMPTY_SHA512 }, fileOp: { remove: '' }, extra: {} };
+  if (wire.format === 'wis2') message.wnm = wnmFieldsFor(relPath, wire, 'deletion');
+  return message;
+}
+
+type WireOptions = Pick<BuildOptions, 'format' | 'dataIdPrefix' | 'geometry'>;
+
+function wnmFieldsFor(relPath: string, wire: WireOptions, rel: WnmRel): WnmFields {
+  const prefix = (wire.dataIdPrefix ?? '').replace(/\/+$/, '');
+  return { dataId: prefix ? `${prefix}/${relPath}` : relPath, rel, ...(wire.geometry !== undefined ? { geometry: wire.geometry } : {}) };
+}
+
+/** The room left for the base64 signature in a WIS2 message: 8 192 bytes less everything else. */
+export function wnmInlineLimit(message: Announcement): number {
+  // Placeholders as long as the real values: times have a fixed width, a sha512 is 88 base64 chars.
+  const rest = renderAnnouncement({ ...message, pubTime: v03Time(Date.now()), identity: { method: 'sha512', value: 'A'.repeat(88) }, zsync: undefined });
+  const wrapper = ',"zsync":{"encoding":"base64","value":"","size":99999,"blockSize":1073741824}';
+  return WNM_MAX_BYTES - Buffer.byteLength(rest) - wrapper.length;
+}
+
+function checkWnmSize(message: Announcement): void {
+  const bytes = Buffer.byteLength(renderAnnouncement(message));
+  if (bytes > WNM_MAX_BYTES) {
+    throw new ZpumpError('E_USAGE', `the WIS2 message for ${message.relPath} would be ${bytes} bytes, over the ${WNM_MAX_BYTES}-byte cap: shorten the path or --data-id-prefix`);
+  }
 }
 
 const EMPTY_SHA512 = createHash('sha512').digest('base64');
