@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { exitCodeFor, isZpumpError } from './errors.js';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD } from './api.js';
 import { BLOCK_SIZE_HELP, parseBlockSize, parseCount, parseEngine, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
+import { parseGeometry } from './format/wnm.js';
 
 const usage = (fn: (text: string) => unknown) => (text: string) => {
   try {
@@ -107,6 +108,9 @@ function program(setExit: (code: number) => void): Command {
       .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this are announced without a signature (sent whole)').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
       .addOption(new Option('--inline-limit <SIZE>', 'larger signatures travel by reference: FILE.zsync is written beside the file').default(64 << 10, '64k').argParser(usage((t) => parseSize(t, '--inline-limit'))))
       .addOption(new Option('--engine <auto|zsync|js>', 'engine that makes signatures').default('auto').argParser(usage(parseEngine)))
+      .addOption(new Option('--format <v03|wis2>', 'message form: Sarracenia v03, or WIS2 Notification Message (at most 8 192 bytes: the signature goes by reference when it cannot fit)').choices(['v03', 'wis2']).default('v03'))
+      .option('--data-id-prefix <PREFIX>', 'wis2: data_id is PREFIX/relPath (default: relPath)')
+      .addOption(new Option('--geometry <GEOJSON>', 'wis2: the data\'s GeoJSON Point or Polygon (default: null)').argParser(usage(parseGeometry)))
       .option('--json', 'one JSON result per announcement on stdout (not with --post -)', false);
 
   publishing(

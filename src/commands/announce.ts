@@ -6,6 +6,7 @@ import { exitCodeFor, ZpumpError } from '../errors.js';
 import { announceFile } from '../pump/announce.js';
 import { openSink } from '../pump/bus/open.js';
 import type { Announced } from '../pump/announce.js';
+import type { MessageFormat } from '../pump/message.js';
 import { errorJson, formatBytes, printJson, warn } from './output.js';
 
 export interface PublishFlags {
@@ -20,6 +21,9 @@ export interface PublishFlags {
   engine: EngineChoice;
   exchange: string;
   json: boolean;
+  format: MessageFormat;
+  dataIdPrefix?: string;
+  geometry?: unknown;
 }
 
 export function publishOptions(flags: PublishFlags) {
@@ -33,6 +37,9 @@ export function publishOptions(flags: PublishFlags) {
     engine: flags.engine,
     inlineLimit: flags.inlineLimit,
     writeZsync: flags.writeZsync,
+    format: flags.format,
+    dataIdPrefix: flags.dataIdPrefix,
+    geometry: flags.geometry,
   };
 }
 

@@ -139,6 +139,17 @@ export function wnmToV03(o: Record<string, unknown>): { v03: Record<string, unkn
   if (!link) throw bad('no link with rel canonical, update or deletion');
   const rel = link.rel as WnmRel;
   if (typeof link.href !== 'string') throw bad(`the ${rel} link has no href string`);
+  // Before any parsing: the URL parser quietly resolves "%2e%2e" and ".%2e" as "..".
+  const rawPath = link.href.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0] ?? '';
+  for (const segment of rawPath.split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      throw bad(`the ${rel} link's href is not valid percent-encoding`);
+    }
+    if (decoded === '.' || decoded === '..' || /[\\\0]/.test(decoded) || decoded.includes('/')) throw bad(`the ${rel} link's href ${JSON.stringify(link.href.slice(0, 200))} leaves its folder once decoded`);
+  }
   let url: URL;
   try {
     url = new URL(link.href);
@@ -189,4 +200,20 @@ export function wnmToV03(o: Record<string, unknown>): { v03: Record<string, unkn
   if (o.geometry !== undefined && o.geometry !== null) wnm.geometry = o.geometry;
   if (typeof link.type === 'string') wnm.mediaType = link.type;
   return { v03, wnm };
+}
+
+/** --geometry: a GeoJSON Point or Polygon as JSON text (what the WNM schema allows). */
+export function parseGeometry(text: string): unknown {
+  let g: unknown;
+  try {
+    g = JSON.parse(text);
+  } catch {
+    throw new ZpumpError('E_USAGE', `--geometry ${JSON.stringify(text.slice(0, 80))} is not JSON: give e.g. '{"type":"Point","coordinates":[6.15,46.22]}'`);
+  }
+  const o = g as { type?: unknown; coordinates?: unknown } | null;
+  const numbers = (v: unknown): boolean => Array.isArray(v) && v.length >= 2 && v.every((n) => typeof n === 'number' && Number.isFinite(n));
+  const ring = (v: unknown): boolean => Array.isArray(v) && v.length >= 4 && v.every(numbers);
+  const ok = o !== null && typeof o === 'object' && ((o.type === 'Point' && numbers(o.coordinates)) || (o.type === 'Polygon' && Array.isArray(o.coordinates) && o.coordinates.every(ring)));
+  if (!ok) throw new ZpumpError('E_USAGE', '--geometry must be a GeoJSON Point ({"type":"Point","coordinates":[lon,lat]}) or Polygon (rings of at least 4 [lon,lat] positions)');
+  return g;
 }

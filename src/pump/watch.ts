@@ -79,11 +79,12 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
 
   // The sink as the watcher uses it: a post waits out broker outages instead of failing.
   const patient: Sink = { where: sink.where, close: () => sink.close(), post: (m) => postPatiently(sink, m, options.log, options.signal) };
-  const announce = (path: string, fileOp?: Record<string, string>): void => {
+  // rel update (WIS2): a file announced before changed; new files and renames are canonical.
+  const announce = (path: string, fileOp?: Record<string, string>, rel?: 'update'): void => {
     enqueue(`${path}\0${fileOp ? 'rename' : ''}`, async () => {
       for (let attempt = 0; ; attempt++) {
         try {
-          const built = await announceFile(patient, path, options, fileOp);
+          const built = await announceFile(patient, path, rel ? { ...options, rel } : options, fileOp);
           options.onAnnounced(path, built);
           return;
         } catch (error) {
@@ -99,7 +100,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     });
   };
 
-  const onFile = (path: string, stats?: Stats): void => {
+  const onFile = (path: string, stats?: Stats, rel?: 'update'): void => {
     if (stats) {
       const pending = leaving.get(stats.ino);
       if (pending && pending.path !== path) {
@@ -111,7 +112,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
       }
       inodes.set(path, stats.ino);
     }
-    if (ready) announce(path);
+    if (ready) announce(path, undefined, rel);
   };
 
   const onUnlink = (path: string): void => {
@@ -119,7 +120,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     inodes.delete(path);
     const post = () =>
       enqueue(`${path}\0remove`, async () => {
-        await patient.post(buildRemoveMessage(root, path, options.baseUrl));
+        await patient.post(buildRemoveMessage(root, path, options.baseUrl, options));
         options.onAnnounced(path, { removed: true });
       });
     if (ino === undefined) return post();
@@ -134,7 +135,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     awaitWriteFinish: { stabilityThreshold: options.settleMs, pollInterval: Math.max(20, Math.min(100, options.settleMs / 4)) },
   });
   watcher.on('add', onFile);
-  watcher.on('change', onFile);
+  watcher.on('change', (path, stats) => onFile(path, stats, 'update'));
   watcher.on('unlink', onUnlink);
   watcher.on('error', (error) => options.log(`watching ${root}: ${error instanceof Error ? error.message : String(error)}`));
   ready = options.initial;
