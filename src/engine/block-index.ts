@@ -72,6 +72,26 @@ export class BlockIndex {
     return (Math.imul(s0, 0x9e3779b1) ^ Math.imul(s1 + 0x7f4a7c15, 0x85ebca6b)) >>> (32 - this.filterBits);
   }
 
+  /**
+   * Take a found block out of its chain (`prev`: the entry before it, or -1 at the head): a long
+   * run of already-found identical blocks must not be walked again at every byte.
+   */
+  unlink(bucket: number, prev: number, id: number): void {
+    if (prev < 0) this.head[bucket] = this.next[id]!;
+    else this.next[prev] = this.next[id]!;
+  }
+
+  /** Rebuild the filter from the blocks still missing, so found ones stop letting windows through. */
+  rebuildFilter(known: Uint8Array): void {
+    this.filter.fill(0);
+    const seq2 = this.seqMatches === 2;
+    for (let i = 0; i < this.count; i++) {
+      if (known[i]) continue;
+      const f = this.filterIndex(this.weak[i]!, seq2 && i + 1 < this.count ? this.weak[i + 1]! : 0);
+      this.filter[f >>> 3]! |= 1 << (f & 7);
+    }
+  }
+
   first(bucket: number): number {
     return this.head[bucket]!;
   }

@@ -3,6 +3,12 @@
 // Follows zsync 0.6.2's rules (zsync-format.md §6.3) so it finds every block zsync finds, and a
 // little more: the last block is also accepted alone (zsync can reach it only by continuation).
 // Pure: works on a buffer the caller fills; matched blocks leave through a callback.
+//
+// Bounded work (README "Seed scan cost"): found blocks leave the hash chains and, once a lookup
+// keeps finding nothing, the filter; a window whose bytes equal an earlier window that matched
+// nothing is not hashed again (known blocks only grow, so "nothing" stays true) — uniform runs,
+// fill patterns and, for blocks >= 64 KiB, the weak sum's blindness to them (§11) cost one
+// strong hash per distinct window instead of one per byte.
 
 import type { BlockIndex } from './block-index.js';
 import { md4Padded, type Md4 } from './md4.js';
@@ -10,12 +16,39 @@ import { rollWeakSum, weakSum } from './rsum.js';
 
 export type OnBlock = (id: number, bufPos: number) => void;
 
+/** Work done, for tests and benchmarks (counted, never timed). */
+export interface ScanWork {
+  strongHashes: number;
+  /** Chain entries looked at by lookups. */
+  candidates: number;
+  lookups: number;
+  /** Windows recognised as repeats of one that matched nothing. */
+  repeats: number;
+  filterRebuilds: number;
+}
+
+const MISSES = 64; // windows that matched nothing, remembered by position modulo this
+
 export class SeedMatcher {
   /** 1 for each target block already in place. */
   readonly known: Uint8Array;
   knownCount = 0;
+  readonly work: ScanWork = { strongHashes: 0, candidates: 0, lookups: 0, repeats: 0, filterRebuilds: 0 };
   private next = -1; // continuation candidate (seq_matches 2)
   private jump = 0; // bytes the last successful lookup consumed
+  // The continuation's digest of the window at contAt (seed offset), for the lookup that follows
+  // a failed continuation at the same place.
+  private contAt = -1;
+  private contDigest: Uint8Array | undefined;
+  // Seed offsets of recent windows (seq_matches·B bytes) that matched nothing, slot = offset % MISSES.
+  private readonly missAt = new Float64Array(MISSES).fill(-1);
+  // A period found in the seed: buf[i] === buf[i - period] for seed offsets i in [perFrom, perTo).
+  private period = 0;
+  private perFrom = 0;
+  private perTo = 0;
+  // Lookups that found no candidate at all since the filter was last built.
+  private stale = 0;
+  private knownAtBuild = -1;
 
   constructor(
     private readonly index: BlockIndex,
@@ -26,9 +59,12 @@ export class SeedMatcher {
     for (let i = 0; i < this.known.length; i++) this.knownCount += this.known[i]!;
   }
 
-  /** A new seed file starts: no continuation across files. */
+  /** A new seed file starts: no continuation across files, no windows remembered. */
   resetSeed(): void {
     this.next = -1;
+    this.contAt = -1;
+    this.missAt.fill(-1);
+    this.period = 0;
   }
 
   get complete(): boolean {
@@ -37,9 +73,10 @@ export class SeedMatcher {
 
   /**
    * Scan window starts x in [from, limit). `buf` must hold valid bytes (or the zero padding after a
-   * seed's end) up to limit - 1 + seqMatches·blockSize. Returns where scanning stopped (>= limit).
+   * seed's end) up to limit - 1 + seqMatches·blockSize; `base` is buf[0]'s offset in the seed.
+   * Returns where scanning stopped (>= limit).
    */
-  scan(buf: Uint8Array, from: number, limit: number, onBlock: OnBlock): number {
+  scan(buf: Uint8Array, from: number, limit: number, onBlock: OnBlock, base = 0): number {
     const idx = this.index;
     const B = idx.blockSize;
     const shift = Math.log2(B);
@@ -53,7 +90,9 @@ export class SeedMatcher {
     const known = this.known;
     const filter = idx.filter;
     const fShift = 32 - idx.filterBits;
-    const lastWeak = N > 0 ? weak[N - 1]! : -1;
+    const lastWeak = N > 0 ? weak[N - 1]! : 0;
+    // The last block is looked up alone (no successor to pair with) while it is missing.
+    let lastOpen = N > 0 && !known[N - 1];
     let x = from;
     let r0 = 0;
     let r1 = 0;
@@ -68,16 +107,21 @@ export class SeedMatcher {
       if (this.next >= 0) {
         const id = this.next;
         this.next = -1;
-        if (weak[id] === (r0 & mask) && !known[id] && idx.strongMatches(id, md4Padded(this.md4, buf, x, x + B, B))) {
-          this.take(id, x, onBlock);
-          this.next = id + 1 < N && !known[id + 1] ? id + 1 : -1;
-          x += B;
-          if (seq2 && x < limit) {
-            // The next window is the one r1 already summed: only the one after it is new.
-            r0 = r1;
-            r1 = weakSum(buf, x + B, x + 2 * B) | 0;
-          } else fresh = true;
-          continue;
+        if (weak[id] === (r0 & mask) && !known[id]) {
+          const d = this.strong(buf, x, x + B);
+          if (idx.strongMatches(id, d)) {
+            this.take(id, x, onBlock);
+            this.next = id + 1 < N && !known[id + 1] ? id + 1 : -1;
+            x += B;
+            if (seq2 && x < limit) {
+              // The next window is the one r1 already summed: only the one after it is new.
+              r0 = r1;
+              r1 = weakSum(buf, x + B, x + 2 * B) | 0;
+            } else fresh = true;
+            continue;
+          }
+          this.contAt = base + x;
+          this.contDigest = d;
         }
       }
       // The hot loop: roll both windows a byte at a time until the filter says "maybe".
@@ -85,7 +129,7 @@ export class SeedMatcher {
         const s0 = r0 & mask;
         const s1 = seq2 ? r1 & mask : 0;
         const f = (Math.imul(s0, 0x9e3779b1) ^ Math.imul(s1 + 0x7f4a7c15, 0x85ebca6b)) >>> fShift;
-        if ((filter[f >>> 3]! & (1 << (f & 7))) !== 0 || s0 === lastWeak) break;
+        if ((filter[f >>> 3]! & (1 << (f & 7))) !== 0 || (lastOpen && s0 === lastWeak)) break;
         if (x + 1 >= limit) return x + 1;
         const out0 = buf[x]!;
         const mid = buf[x + B]!;
@@ -97,9 +141,10 @@ export class SeedMatcher {
         }
         x++;
       }
-      if (this.lookup(buf, x, r0, r1, onBlock)) {
+      if (this.lookup(buf, x, r0, r1, onBlock, base)) {
         x += this.jump;
         fresh = true;
+        lastOpen = lastOpen && !known[N - 1];
         continue;
       }
       if (x + 1 >= limit) { x++; break; }
@@ -112,7 +157,7 @@ export class SeedMatcher {
 
   // Candidates for the window at x; on a match, writes the blocks, sets the continuation and
   // returns true after moving `this.jump` past them.
-  private lookup(buf: Uint8Array, x: number, r0: number, r1: number, onBlock: OnBlock): boolean {
+  private lookup(buf: Uint8Array, x: number, r0: number, r1: number, onBlock: OnBlock, base: number): boolean {
     const idx = this.index;
     const B = idx.blockSize;
     const N = idx.count;
@@ -121,29 +166,117 @@ export class SeedMatcher {
     const seq2 = idx.seqMatches === 2;
     const s0 = r0 & idx.mask;
     const s1 = seq2 ? r1 & idx.mask : 0;
+    const bucket = idx.bucket(s0);
+    const work = this.work;
+    work.lookups++;
     let d0: Uint8Array | undefined;
     let d1: Uint8Array | undefined;
     let last = -1;
-    for (let id = idx.first(idx.bucket(s0)); id >= 0; id = idx.following(id)) {
-      if (weak[id] !== s0 || known[id]) continue;
-      const pair = seq2 && id + 1 < N;
-      if (pair && weak[id + 1] !== s1) continue;
-      d0 ??= md4Padded(this.md4, buf, x, x + B, B);
-      if (!idx.strongMatches(id, d0)) continue;
-      if (pair) {
-        d1 ??= md4Padded(this.md4, buf, x + B, x + 2 * B, B);
-        if (!idx.strongMatches(id + 1, d1)) continue;
+    let tried = false;
+    let prev = -1;
+    for (let id = idx.first(bucket); id >= 0; ) {
+      const following = idx.following(id);
+      work.candidates++;
+      if (known[id]) {
+        idx.unlink(bucket, prev, id);
+        id = following;
+        continue;
       }
-      this.take(id, x, onBlock);
-      if (pair && !known[id + 1]) this.take(id + 1, x + B, onBlock);
-      last = id;
+      prev = id;
+      const pair = seq2 && id + 1 < N;
+      if (weak[id] !== s0 || (pair && weak[id + 1] !== s1)) { id = following; continue; }
+      if (!tried) {
+        tried = true;
+        // Same bytes as a window that matched nothing: nothing can match now either.
+        if (this.seenBefore(buf, x, base)) { work.repeats++; return false; }
+        d0 = this.contAt === base + x ? this.contDigest : undefined;
+      }
+      d0 ??= this.strong(buf, x, x + B);
+      if (idx.strongMatches(id, d0)) {
+        let ok = true;
+        if (pair) {
+          d1 ??= this.strong(buf, x + B, x + 2 * B);
+          ok = idx.strongMatches(id + 1, d1);
+        }
+        if (ok) {
+          this.take(id, x, onBlock);
+          if (pair && !known[id + 1]) this.take(id + 1, x + B, onBlock);
+          last = id;
+        }
+      }
+      id = following;
     }
-    if (last < 0) return false;
+    this.contAt = -1;
+    if (last < 0) {
+      if (tried) this.missed(base + x);
+      else this.staleHit();
+      return false;
+    }
     const span = seq2 && last + 1 < N ? 2 : 1;
     const after = last + span;
     this.next = seq2 && after < N && !known[after] ? after : -1;
     this.jump = span * B;
     return true;
+  }
+
+  /** Is the window at x (seq_matches·B bytes) the same as a remembered one that matched nothing? */
+  private seenBefore(buf: Uint8Array, x: number, base: number): boolean {
+    const span = this.index.seqMatches * this.index.blockSize;
+    const y = base + x;
+    const missAt = this.missAt;
+    const P = this.period;
+    // In a known periodic stretch: the window one period back matched nothing.
+    if (P > 0 && missAt[(y - P) % MISSES] === y - P && this.periodic(buf, base, y, y + span)) {
+      missAt[y % MISSES] = y;
+      return true;
+    }
+    // Otherwise compare with the remembered windows; a hit gives the period to follow.
+    let compares = 0;
+    for (let k = 0; k < MISSES; k++) {
+      const c = missAt[k]!;
+      if (c < base || c >= y) continue; // forgotten, or its bytes are no longer in buf
+      const cx = c - base;
+      if (buf[cx] !== buf[x] || buf[cx + span - 1] !== buf[x + span - 1] || buf[cx + (span >>> 1)] !== buf[x + (span >>> 1)]) continue;
+      if (compares++ >= 2) break; // bounds the cost when many look alike at their ends
+      if (Buffer.compare(buf.subarray(cx, cx + span), buf.subarray(x, x + span)) === 0) {
+        this.period = y - c;
+        this.perFrom = y;
+        this.perTo = y + span;
+        missAt[y % MISSES] = y;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Extends the verified periodic stretch lazily to [y, end): each byte is compared once per period.
+  private periodic(buf: Uint8Array, base: number, y: number, end: number): boolean {
+    const P = this.period;
+    if (this.perTo < y) { this.perFrom = y; this.perTo = y; }
+    if (this.perFrom > y) return false;
+    for (let i = this.perTo; i < end; i++) {
+      if (i - P < base || buf[i - base] !== buf[i - P - base]) {
+        this.perFrom = this.perTo = i + 1;
+        return false;
+      }
+    }
+    this.perTo = end;
+    return true;
+  }
+
+  private missed(at: number): void {
+    this.missAt[at % MISSES] = at;
+  }
+
+  // The filter let a window through but no missing block has its weak sums: once that has
+  // happened about as often as a rebuild costs, rebuild the filter without the found blocks
+  // (amortised: at most doubles the work of those lookups).
+  private staleHit(): void {
+    if (++this.stale < this.index.count + 1024 || this.knownCount === this.knownAtBuild) return;
+    this.index.rebuildFilter(this.known);
+    this.work.filterRebuilds++;
+    this.knownAtBuild = this.knownCount;
+    this.stale = 0;
   }
 
   /** Record a block found by other means (e.g. at its own offset in the seed). */
@@ -152,6 +285,11 @@ export class SeedMatcher {
       this.known[id] = 1;
       this.knownCount++;
     }
+  }
+
+  private strong(buf: Uint8Array, start: number, end: number): Uint8Array {
+    this.work.strongHashes++;
+    return md4Padded(this.md4, buf, start, end, this.index.blockSize);
   }
 
   private take(id: number, pos: number, onBlock: OnBlock): void {

@@ -70,7 +70,7 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
     // After the seed's last byte the windows see zeros, as zsync pads its buffer.
     if (atEnd) buf.fill(0, len, len + ctx);
     const limit = atEnd ? len : len - ctx;
-    pos = s.matcher.scan(buf, pos, limit, onBlock);
+    pos = s.matcher.scan(buf, pos, limit, onBlock, base);
     s.onProgress?.(Math.min(size, base + pos), size);
     if (atEnd) break;
     if (pos < len) {
