@@ -3,7 +3,8 @@
 
 import { BlockIndex } from '../engine/block-index.js';
 import { SeedMatcher } from '../engine/matcher.js';
-import { createMd4 } from '../engine/md4.js';
+import { createStrongHasher } from '../engine/strong-hash.js';
+import { strongHashOf, wholeFileChecks } from '../format/control-file.js';
 import { planRanges, rangeBytes } from '../engine/plan.js';
 import { ZpumpError } from '../errors.js';
 import { openRangeSource } from '../transport/open.js';
@@ -16,9 +17,10 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const cf = request.control;
   if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the C zsync handles: use --engine zsync');
   const index = new BlockIndex(cf);
-  const md4 = await createMd4();
+  const md4 = await createStrongHasher(strongHashOf(cf));
+  const checks = wholeFileChecks(cf);
   const matcher = new SeedMatcher(index, md4);
-  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: cf.sha1 !== undefined, sha512: request.sha512 !== undefined });
+  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
   try {
     const shift = new Float64Array(index.count);
     for (const seed of request.seeds) {
@@ -48,8 +50,8 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
       const missing = matcher.known.indexOf(0);
       if (missing >= 0) throw new ZpumpError('E_NETWORK', `${source.location} did not deliver block ${missing}`, { data: { block: missing } });
     }
-    await out.commit({ sha1: cf.sha1, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
-    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched, requests, verified: cf.sha1 !== undefined };
+    await out.commit({ sha1: checks.sha1, sha256: checks.sha256, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
+    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched, requests, verified: checks.sha1 !== undefined || checks.sha256 !== undefined };
   } catch (error) {
     await out.discard();
     throw error;

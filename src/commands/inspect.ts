@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
 import { dataUrlOf, parseAnnouncement } from '../format/announcement.js';
-import { parseControlFile, type ControlFile } from '../format/control-file.js';
+import { parseControlFile, strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
 import { readControlFile } from '../local/control-file-io.js';
 import { readStdin } from '../local/stdin.js';
 import { DEFAULT_SCHEMES, checkMessage } from '../pump/message.js';
@@ -18,7 +18,12 @@ export function describeControl(cf: ControlFile, fileBytes: number): Record<stri
   if (cf.gzip) problems.push('gzip-inside (Z-Map2): only the zsync engine (C tools) can use it');
   if (cf.length === 0) zsyncProblems.push('Length 0: zsync 0.6.2 refuses it ("not a zsync file"); zpump creates the empty file');
   if (cf.urls.length === 0 && !cf.gzip) zsyncProblems.push('no URL header: zsync 0.6.2 exits 3 even when seeds complete the file; zpump needs --url');
-  if (!cf.sha1) problems.push('no SHA-1 header: the result can only be checked block by block');
+  const checks = wholeFileChecks(cf);
+  const strongHash = strongHashOf(cf);
+  if (strongHash !== 'MD4') zsyncProblems.push(`Strong-Hash-Algorithm ${strongHash}: zsync 0.6.x reads MD4 files only (zsync 0.7+ and the js engine read it)`);
+  if (cf.hashLengths.rsumBytes === 1) problems.push('1-byte weak sums: the js engine matches them; zsync 0.6.2 never does and fetches every block');
+  if (checks.unverified) problems.push(`File-Hash ${checks.unverified}: an algorithm zpump cannot compute, so the result is not verified as a whole`);
+  else if (!checks.sha1 && !checks.sha256) problems.push('no SHA-1 or File-Hash header: the result can only be checked block by block');
   return {
     zsync: cf.zsyncVersion,
     filename: cf.filename ?? null,
@@ -29,6 +34,10 @@ export function describeControl(cf: ControlFile, fileBytes: number): Record<stri
     blocks,
     urls: cf.urls,
     sha1: cf.sha1 ?? null,
+    strongHash,
+    fileHash: cf.fileHash ? `${cf.fileHash.algorithm}:${cf.fileHash.hex}` : null,
+    verifiedWith: checks.sha256 ? 'SHA-256' : checks.sha1 ? 'SHA-1' : null,
+    notes: cf.notes ?? [],
     signatureBytes: fileBytes,
     recordBytes: cf.records.length,
     gzipInside: Boolean(cf.gzip),
@@ -90,12 +99,14 @@ export async function runInspect(control: string, flags: { json: boolean }): Pro
   if (cf.mtime !== undefined) say(`  MTime         ${formatMTime(cf.mtime)}`);
   say(`  Length        ${cf.length} (${formatBytes(cf.length)})`);
   say(`  Blocksize     ${cf.blockSize} → ${info.blocks} blocks`);
-  say(`  Hash-Lengths  ${h.seqMatches},${h.rsumBytes},${h.checksumBytes} (seq matches, weak bytes, MD4 bytes: ${h.rsumBytes + h.checksumBytes} bytes a block)`);
+  say(`  Hash-Lengths  ${h.seqMatches},${h.rsumBytes},${h.checksumBytes} (seq matches, weak bytes, ${strongHashOf(cf)} bytes: ${h.rsumBytes + h.checksumBytes} bytes a block)`);
+  if (cf.strongHash !== undefined) say(`  Strong-Hash   ${cf.strongHash}`);
   for (const url of cf.urls) say(`  URL           ${url}${/^[a-z][a-z0-9+.-]*:/i.test(url) ? '' : '  (relative: resolved against the .zsync\'s own URL)'}`);
-  say(`  SHA-1         ${cf.sha1 ?? '(none)'}`);
+  if (cf.sha1 !== undefined || cf.fileHash === undefined) say(`  SHA-1         ${cf.sha1 ?? '(none)'}`);
+  if (cf.fileHash !== undefined) say(`  File-Hash     ${cf.fileHash.algorithm}:${cf.fileHash.hex}${info.verifiedWith === null ? '  (not verified: unknown algorithm)' : ''}`);
   for (const [k, v] of cf.extraHeaders) say(`  ${k.padEnd(13)} ${v}`);
   const usable = info.usable as { js: boolean; zsync: boolean };
   say(`  usable by     js engine: ${usable.js ? 'yes' : 'no'}; zsync 0.6.2: ${usable.zsync ? 'yes' : 'no'}`);
-  for (const p of info.problems as string[]) say(`  note          ${p}`);
+  for (const p of [...(info.problems as string[]), ...(cf.notes ?? [])]) say(`  note          ${p}`);
   return 0;
 }

@@ -66,9 +66,11 @@ export function rollWeakSum(sum: number, out: number, inb: number, shift: number
   return ((a << 16) | b) >>> 0;
 }
 
-/** The mask that keeps what a record of `rsumBytes` stores: the low bits of a, all of b. */
+/** The mask that keeps what a record of `rsumBytes` stores: the trailing bytes of (a, b). */
 export function weakMask(rsumBytes: number): number {
   if (rsumBytes >= 4) return 0xffffffff;
   if (rsumBytes === 3) return 0x00ffffff;
+  // One byte keeps b's low byte only (zsync 0.6.2 compares all of b then, so never matches).
+  if (rsumBytes === 1) return 0x000000ff;
   return 0x0000ffff;
 }
