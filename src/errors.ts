@@ -56,5 +56,8 @@ export function fromSystemError(error: unknown, what: string, path: string): Zpu
   if (sys?.code === 'EACCES' || sys?.code === 'EPERM') {
     return new ZpumpError('E_IO', `${what}: permission denied on ${path}`, { data: { path }, cause: error });
   }
+  if (sys?.code === 'ENOSPC' || sys?.code === 'EDQUOT') {
+    return new ZpumpError('E_IO', `${what}: no space left on the device (or quota) holding ${path}`, { data: { path }, cause: error });
+  }
   return new ZpumpError('E_IO', `${what}: ${path}: ${reason}`, { data: { path }, cause: error });
 }

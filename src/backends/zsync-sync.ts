@@ -1,14 +1,20 @@
 // The zsync client as a sync backend. It gets a private copy of the control file whose URL is the
-// absolute data URL (so relative URLs and --url behave the same as in the js engine), writes into
-// a temporary file beside the target, and we verify the SHA-1 ourselves before renaming.
+// absolute data URL (so relative URLs and --url behave the same as in the js engine), and we
+// verify the SHA-1 ourselves before renaming. Everything zsync writes (its rcksum-XXXXXX working
+// file, OUT.part, OUT.zs-old) and our control copy live in one private folder beside the target:
+// it is zsync's working directory and TMPDIR, and it goes away on every exit path, so a failed or
+// killed zsync can neither litter the target's folder nor keep a full disk full for the js fallback.
 
-import { rm, rename, utimes, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { ZpumpError } from '../errors.js';
+import { chmod, rename, utimes, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ZpumpError, fromSystemError } from '../errors.js';
 import { renderControlFile } from '../format/control-file.js';
-import { tempPathFor } from '../local/atomic-file.js';
+import { createTempDir, modeForReplacing, removeStaleTemps } from '../local/atomic-file.js';
+import { interruption } from '../local/exit-cleanup.js';
 import { digestFile } from '../local/file-digest.js';
+import { DEFAULT_STALL_TIMEOUT_MS } from '../transport/open.js';
 import { requireTool } from './locate.js';
+import { watchChildIo } from './stall-watch.js';
 import type { SyncRequest, SyncResult } from './types.js';
 
 export function zsyncCanFetch(dataUrl: string): boolean {
@@ -23,18 +29,43 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
   }
   if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'gzip-inside control files are not handled through zpump sync yet; run zsync directly');
   if (cf.length === 0) throw new ZpumpError('E_BACKEND', 'zsync 0.6.2 refuses control files of empty files (Length 0)');
-  const out = tempPathFor(request.target);
-  const controlCopy = `${out}.zsync`;
-  await writeFile(controlCopy, renderControlFile({ ...cf, urls: [request.dataUrl] }));
+  await removeStaleTemps(request.target);
+  const work = await createTempDir(request.target);
+  // Absolute: zsync's working directory is this folder, so a relative name would resolve twice.
+  const folder = resolve(work.path);
+  const out = join(folder, 'out');
+  const controlCopy = join(folder, 'control.zsync');
   const { execa } = await import('execa');
   const args = ['-o', out];
-  for (const seed of request.seeds) args.push('-i', seed);
+  // zsync runs inside the temporary folder: relative seed paths would resolve there.
+  for (const seed of request.seeds) args.push('-i', resolve(seed));
   args.push(controlCopy);
   try {
-    // zsync makes its working file in the current directory: the target's, so the rename is local.
-    const run = await execa(tool.path, args, { cwd: dirname(request.target) || '.', reject: false, stdin: 'ignore', all: true });
+    await writeFile(controlCopy, renderControlFile({ ...cf, urls: [request.dataUrl] })).catch((error: unknown) => {
+      throw fromSystemError(error, 'cannot write the control file for zsync', controlCopy);
+    });
+    // cleanup: false: exit-cleanup kills zsync itself on a signal, before removing its folder.
+    const child = execa(tool.path, args, { cwd: folder, env: { TMPDIR: folder }, cleanup: false, reject: false, stdin: 'ignore', all: true });
+    work.setKill(() => child.kill('SIGKILL'));
+    const stallMs = request.transport?.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+    let stalled = false;
+    const unwatch = watchChildIo(child.pid, stallMs, () => {
+      stalled = true;
+      child.kill('SIGKILL');
+    });
+    const run = await child.finally(unwatch);
+    const stoppedBy = interruption();
+    if (stoppedBy) throw new ZpumpError('E_IO', `interrupted by ${stoppedBy}: zsync stopped, ${request.target} was left unchanged`);
+    if (stalled) {
+      // Not E_BACKEND: the js engine would wait for the same silent server.
+      throw new ZpumpError('E_NETWORK', `${request.dataUrl}: stalled, zsync received nothing for ${stallMs / 1000} s (--stall-timeout): transfer abandoned`, { data: { url: request.dataUrl, stalled: true } });
+    }
     if (run.exitCode !== 0 || run.signal) {
       const said = (run.all ?? '').split(/[\r\n]+/).filter((l) => l.trim() && !/^#+|%/.test(l)).slice(-3).join(' / ');
+      if (/No space left on device|Disk quota exceeded/i.test(run.all ?? '')) {
+        // The js engine would need the same room: no fallback, the operator has to free space.
+        throw new ZpumpError('E_IO', `no space left on the device holding ${request.target} (zsync: ${said}); the target was left unchanged`, { data: { exitCode: run.exitCode } });
+      }
       throw new ZpumpError('E_BACKEND', `zsync failed for ${request.target} (${run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`})${said ? `: ${said}` : ''}`, { data: { exitCode: run.exitCode } });
     }
     const used = /used (\d+) local, fetched (\d+)/.exec(String(run.all));
@@ -47,7 +78,14 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
     }
     const mtime = request.mtime ?? cf.mtime;
     if (mtime !== undefined) await utimes(out, mtime, mtime);
-    await rename(out, request.target);
+    await request.beforeCommit?.(out);
+    // zsync made its file 0600 (mkstemp); the result gets the mode the js engine would give it.
+    try {
+      await chmod(out, await modeForReplacing(request.target));
+      await rename(out, request.target);
+    } catch (error) {
+      throw fromSystemError(error, 'cannot move the result into place', request.target);
+    }
     return {
       engine: 'zsync',
       target: request.target,
@@ -58,6 +96,6 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
       verified: cf.sha1 !== undefined,
     };
   } finally {
-    await Promise.all([out, `${out}.part`, `${out}.zs-old`, controlCopy].map((p) => rm(p, { force: true })));
+    await work.remove();
   }
 }

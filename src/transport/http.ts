@@ -9,6 +9,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { ZpumpError } from '../errors.js';
+import { DEFAULT_STALL_TIMEOUT_MS } from './open.js';
 import { reclaimer } from './reclaim.js';
 import { redactUrl } from './redact.js';
 import { MultipartParser, boundaryFrom, parseContentRange } from './multipart.js';
@@ -18,6 +19,7 @@ export interface HttpOptions {
   ca?: string | Buffer;
   connections?: number;
   maxRangesPerRequest?: number;
+  /** Silence this long (connecting, before the headers, or between two chunks) abandons the transfer. */
   timeoutMs?: number;
   retries?: number;
   retryBaseMs?: number;
@@ -31,7 +33,16 @@ interface Response {
   statusCode: number;
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
+  /** The connection went silent for the whole timeout (the body then ends in an error). */
+  stalled(): boolean;
 }
+
+/**
+ * A server that sends nothing for the whole timeout. Not retried: a stalling server would cost
+ * the timeout again for every retry, and a transfer that moved a few bytes each time could go on
+ * for hours. The caller (a subscriber's message retries, a cron job) decides when to try again.
+ */
+class StallError extends Error {}
 
 /** Keep-alive connections per scheme, at most `connections` each; one timeout for silence. */
 class Agents {
@@ -41,7 +52,7 @@ class Agents {
 
   constructor(options: HttpOptions) {
     const maxSockets = options.connections ?? 4;
-    this.timeout = options.timeoutMs ?? 30_000;
+    this.timeout = options.timeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     this.plain = new http.Agent({ keepAlive: true, maxSockets });
     // A private CA is trusted besides the usual roots (node's `ca` option alone would replace them).
     const ca = options.ca ? [...rootCertificates, options.ca] : undefined;
@@ -53,12 +64,17 @@ class Agents {
     const secure = u.protocol === 'https:';
     if (!secure && u.protocol !== 'http:') return Promise.reject(new ZpumpError('E_UNSUPPORTED', `cannot follow ${redactUrl(url)}: not http(s)`));
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(u, { method: 'GET', headers, agent: secure ? this.secure : this.plain, ...(signal ? { signal } : {}) }, (res) => {
+      let stalled = false;
+      // `timeout` here also covers connecting (setTimeout alone starts only once connected).
+      const req = (secure ? https : http).request(u, { method: 'GET', headers, agent: secure ? this.secure : this.plain, timeout: this.timeout, ...(signal ? { signal } : {}) }, (res) => {
         res.on('error', () => undefined); // errors surface through the consumer's iteration
-        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res });
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: res, stalled: () => stalled });
       });
       // Silence for `timeout` ms, before the headers or between two chunks, is a dead connection.
-      req.setTimeout(this.timeout, () => req.destroy(Object.assign(new Error(`no data for ${this.timeout / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.setTimeout(this.timeout, () => {
+        stalled = true;
+        req.destroy(new StallError(`no data for ${this.timeout / 1000} s`));
+      });
       req.on('error', reject);
       req.end();
     });
@@ -110,13 +126,19 @@ export async function fetchDocument(url: string, options: HttpOptions & { maxByt
       }
       const parts: Buffer[] = [];
       let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > maxBytes) {
-          discard(res);
-          throw new ZpumpError('E_BAD_INPUT', `${redactUrl(url)} is larger than ${maxBytes} bytes: not a control file or message`);
+      try {
+        for await (const chunk of res.body) {
+          size += (chunk as Buffer).length;
+          if (size > maxBytes) {
+            discard(res);
+            throw new ZpumpError('E_BAD_INPUT', `${redactUrl(url)} is larger than ${maxBytes} bytes: not a control file or message`);
+          }
+          parts.push(chunk as Buffer);
         }
-        parts.push(chunk as Buffer);
+      } catch (error) {
+        discard(res);
+        if (!(error instanceof ZpumpError) && res.stalled()) throw new StallError(`no data for ${agent.timeout / 1000} s`);
+        throw error;
       }
       return { bytes: new Uint8Array(Buffer.concat(parts)), finalUrl };
     });
@@ -127,7 +149,7 @@ export async function fetchDocument(url: string, options: HttpOptions & { maxByt
 
 class RetryableError extends Error {}
 
-async function withRetries<T>(url: string, options: HttpOptions, attempt: (progressed: () => void) => Promise<T>): Promise<T> {
+async function withRetries<T>(url: string, options: HttpOptions, attempt: (progressed: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const retries = options.retries ?? 4;
   const base = options.retryBaseMs ?? 200;
   let failures = 0;
@@ -136,7 +158,11 @@ async function withRetries<T>(url: string, options: HttpOptions, attempt: (progr
     try {
       return await attempt(() => { progressed = true; });
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       if (error instanceof ZpumpError) throw error;
+      if (error instanceof StallError) {
+        throw new ZpumpError('E_NETWORK', `${redactUrl(url)}: stalled, ${error.message} (--stall-timeout): transfer abandoned`, { data: { url: redactUrl(url), stalled: true }, cause: error });
+      }
       const code = String((error as { code?: unknown }).code ?? '');
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
         // Retrying cannot fix a certificate the client does not trust.
@@ -162,6 +188,10 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
     location: redactUrl(url),
     async readRanges(ranges: readonly ByteRange[], onChunk: (c: RangeChunk) => void | Promise<void>, opts: ReadRangesOptions = {}): Promise<TransferStats> {
       const stats: TransferStats = { requests: 0, bytesReceived: 0 };
+      // The first worker that gives up stops the others: nothing may keep fetching (and retrying)
+      // for a transfer that has already failed.
+      const stop = new AbortController();
+      const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
       const reclaim = reclaimer();
       let delivered = 0;
       let chain: Promise<void> = Promise.resolve();
@@ -180,9 +210,14 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
       for (let i = 0; i < ranges.length; i += perRequest) batches.push(ranges.slice(i, i + perRequest).map((r) => ({ start: r.start, end: r.end, next: r.start })));
       let nextBatch = 0;
       const worker = async (): Promise<void> => {
-        while (nextBatch < batches.length) {
-          const batch = batches[nextBatch++]!;
-          await withRetries(currentUrl, options, (progressed) => fetchBatch(batch, progressed));
+        try {
+          while (nextBatch < batches.length) {
+            const batch = batches[nextBatch++]!;
+            await withRetries(currentUrl, options, (progressed) => fetchBatch(batch, progressed), signal);
+          }
+        } catch (error) {
+          if (!stop.signal.aborted) stop.abort(error);
+          throw error;
         }
       };
 
@@ -202,11 +237,11 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
         for (;;) {
           const open = batch.filter((r) => r.next < r.end);
           if (open.length === 0) return;
-          opts.signal?.throwIfAborted();
+          signal.throwIfAborted();
           const headers: Record<string, string> = { ...(options.headers ?? {}) };
           if (!ignoresRange) headers.range = `bytes=${open.map((r) => `${r.next}-${r.end - 1}`).join(',')}`;
           stats.requests++;
-          const { res, url: finalUrl } = await get(agent, currentUrl, headers, opts.signal);
+          const { res, url: finalUrl } = await get(agent, currentUrl, headers, signal);
           currentUrl = finalUrl;
           if (res.statusCode !== 200 && res.statusCode !== 206) {
             discard(res);
@@ -241,6 +276,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
           } catch (error) {
             discard(res);
             if (error instanceof ZpumpError && error.code !== 'E_HTTP') throw error;
+            if (res.stalled()) throw new StallError(`no data for ${agent.timeout / 1000} s`);
             throw new RetryableError(error instanceof Error ? error.message : String(error));
           }
           await chain;

@@ -13,11 +13,21 @@ export interface SftpOptions {
   hostFingerprint?: string;
 }
 
+/** How long a transfer may receive nothing before it is abandoned (`--stall-timeout`). */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
 /** How to reach data servers: everything a transport may need besides the URL. */
 export interface OpenOptions {
   /** Extra CA certificates (PEM text) for https. */
   ca?: string;
   sftp?: SftpOptions;
+  /** Silence (connecting, or between two pieces of data) after which a transfer fails with E_NETWORK. */
+  stallTimeoutMs?: number;
+}
+
+/** The options fetchDocument and the http source take, from the transport options. */
+export function httpOptionsFrom(options: OpenOptions = {}): { ca?: string; timeoutMs: number } {
+  return { ...(options.ca !== undefined ? { ca: options.ca } : {}), timeoutMs: options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS };
 }
 
 export async function openRangeSource(url: string, options: OpenOptions = {}): Promise<RangeSource> {
@@ -25,11 +35,11 @@ export async function openRangeSource(url: string, options: OpenOptions = {}): P
   if (scheme === undefined || scheme === 'file') return createFileSource(url);
   if (scheme === 'http' || scheme === 'https') {
     const { createHttpSource } = await import('./http.js');
-    return createHttpSource(url, options);
+    return createHttpSource(url, httpOptionsFrom(options));
   }
   if (scheme === 'sftp') {
     const { createSftpSource } = await import('./sftp.js');
-    return createSftpSource(url, options.sftp);
+    return createSftpSource(url, options.sftp, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
   }
   throw new ZpumpError('E_UNSUPPORTED', `cannot fetch data over ${scheme}: (supported: http, https, sftp, file, local paths)`);
 }

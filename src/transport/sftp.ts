@@ -114,7 +114,21 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> => abortable(new Promise((r) => setTimeout(r, ms)), signal);
 
-export async function createSftpSource(url: string, options: SftpOptions = {}): Promise<RangeSource> {
+/** No answer for the whole stall timeout: the transfer is abandoned, not retried (see http.ts). */
+class StallError extends Error {}
+
+/** `promise`, or a StallError once `ms` pass without it settling. */
+function withinStall<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StallError(`no answer for ${ms / 1000} s ${what}`)), ms);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (error) => { clearTimeout(timer); reject(error); },
+    );
+  });
+}
+
+export async function createSftpSource(url: string, options: SftpOptions = {}, stallTimeoutMs = 30_000): Promise<RangeSource> {
   const target = parseSftpUrl(url);
   const { default: ssh2 } = await import('ssh2');
   const pinned = options.hostFingerprint === undefined ? undefined : normalizeFingerprint(options.hostFingerprint);
@@ -179,7 +193,7 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
       port: target.port,
       username: target.user,
       ...(privateKey ? { privateKey } : { agent }),
-      readyTimeout: 20_000,
+      readyTimeout: stallTimeoutMs,
       // A silently dropped connection would otherwise leave reads waiting forever.
       keepaliveInterval: 15_000,
       keepaliveCountMax: 4,
@@ -197,12 +211,21 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
     };
     return new Promise<Session>((resolve, reject) => {
       let settled = false;
+      // ssh2's readyTimeout ends at the handshake; opening the subsystem and the file may stall too.
+      let stallTimer: NodeJS.Timeout | undefined;
+      const watchStall = (what: string) => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => fail(new StallError(`no answer for ${stallTimeoutMs / 1000} s ${what}`)), stallTimeoutMs);
+      };
       const fail = (error: unknown) => {
+        clearTimeout(stallTimer);
         if (settled) return;
         settled = true;
-        client.end();
+        if (error instanceof StallError) client.destroy();
+        else client.end();
         reject(error);
       };
+      watchStall('while connecting');
       client.on('error', (error: Error & { level?: string; code?: string }) => {
         if (refusal) return fail(refusal);
         if (error.level === 'client-authentication') {
@@ -212,15 +235,18 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
           return fail(new ZpumpError('E_NETWORK', `${target.location}: cannot use the SSH agent at ${agent}: ${error.message}`, { data: { url: target.location }, cause: error }));
         }
         if (error.code === 'ENOTFOUND') return fail(new ZpumpError('E_NETWORK', `${target.location}: unknown host ${target.host}`, { data: { url: target.location }, cause: error }));
+        if (error.level === 'client-timeout') return fail(new StallError(`no SSH handshake within ${stallTimeoutMs / 1000} s`));
         fail(error);
       });
       client.on('close', () => fail(new Error('connection closed during the SSH handshake')));
       client.once('ready', () => {
+        watchStall('while opening the file');
         client.sftp((error, sftp) => {
           if (error) return fail(new ZpumpError('E_NETWORK', `${target.location}: the server refused the SFTP subsystem: ${error.message}`, { cause: error }));
           sftp.open(target.path, 'r', (openError, handle) => {
             if (openError) return fail(isSftpStatus(openError) ? remoteFileError(openError, target, 'cannot open') : openError);
             settled = true;
+            clearTimeout(stallTimer);
             // ssh2 keeps the negotiated read limit private; staying under it keeps one read one request.
             const limit = (sftp as unknown as { _maxReadLen?: unknown })._maxReadLen;
             const readSize = typeof limit === 'number' && limit > 0 ? Math.min(READ_SIZE, limit) : READ_SIZE;
@@ -246,11 +272,16 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
     current = connect();
     return current;
   };
-  const drop = async (): Promise<void> => {
+  const drop = async (stalled = false): Promise<void> => {
     const pending = current;
     current = undefined;
     const s = pending && (await pending.catch(() => undefined));
     if (!s || s.ended) return;
+    // A silent server would not answer a polite goodbye either.
+    if (stalled) {
+      s.client.destroy();
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);
       timer.unref();
@@ -318,7 +349,7 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
           }
           const head = inFlight.shift();
           if (!head) return;
-          const n = await abortable(head.result, signal);
+          const n = await withinStall(abortable(head.result, signal), stallTimeoutMs, `to a read at ${head.offset}`);
           stats.bytesReceived += n;
           if (n === 0) {
             throw new ZpumpError('E_IO', `${target.location}: the file ends at ${head.offset}, before the ${ranges[index]!.end} bytes the signature describes (did it change on the server?)`, { data: { url: target.location } });
@@ -351,6 +382,10 @@ export async function createSftpSource(url: string, options: SftpOptions = {}): 
           if (error instanceof ConsumerError) throw error.original;
           if (signal?.aborted) throw signal.reason;
           if (error instanceof ZpumpError) throw error;
+          if (error instanceof StallError) {
+            await drop(true);
+            throw new ZpumpError('E_NETWORK', `${target.location}: stalled, ${error.message} (--stall-timeout): transfer abandoned`, { data: { url: target.location, stalled: true }, cause: error });
+          }
           await drop();
           if (progressed) failures = 0; // a transfer that moved forward is not a dead server
           if (++failures > RETRIES) {

@@ -1,0 +1,33 @@
+// zsync 0.6.2 has no timeout of its own: against a server that stops sending it waits forever.
+// We watch its I/O counters (/proc/PID/io: bytes and calls, network and disk alike) and call
+// `onStall` when none moved for `stallMs`. Reading a large seed counts as activity, so a slow
+// local scan is never mistaken for a silent server. Where /proc is missing nothing is watched.
+
+import { readFile } from 'node:fs/promises';
+
+export function watchChildIo(pid: number | undefined, stallMs: number, onStall: () => void): () => void {
+  if (pid === undefined) return () => undefined;
+  let last = '';
+  let quietSince = Date.now();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    readFile(`/proc/${pid}/io`, 'utf8')
+      .then((text) => {
+        const counters = text.split('\n').filter((l) => /^(rchar|wchar|syscr|syscw):/.test(l)).join(' ');
+        const now = Date.now();
+        if (counters !== last) {
+          last = counters;
+          quietSince = now;
+        } else if (now - quietSince >= stallMs) {
+          clearInterval(timer);
+          onStall();
+        }
+      })
+      .catch(() => clearInterval(timer)) // the process is gone, or no /proc here
+      .finally(() => { busy = false; });
+  }, Math.max(50, Math.min(1000, stallMs / 4)));
+  timer.unref();
+  return () => clearInterval(timer);
+}

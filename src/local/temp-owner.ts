@@ -1,0 +1,67 @@
+// Names of zpump's temporaries say who made them: `.NAME.HOST.PID.RANDOM.zpump-tmp`. A later run
+// (or a concurrent one) removes a temporary only when its owner is gone: a dead process on this
+// host, or, for another host sharing the folder, one not touched for a day. Without the owner in
+// the name, one sync used to delete another's live file.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { basename } from 'node:path';
+
+export const TEMP_SUFFIX = '.zpump-tmp';
+/** How long a temporary of another host (whose processes we cannot ask) is left alone. */
+export const FOREIGN_STALE_MS = 24 * 3600_000;
+
+// Only [A-Za-z0-9_-]: the name is split on dots, and a host name must not smuggle path characters.
+export const HOST_LABEL = hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'host';
+
+// NAME_MAX is 255 bytes: a long target name is shortened, with a hash to keep it distinct.
+const MAX_STEM_BYTES = 150;
+
+/** `.NAME`, shortened when the whole temporary name would not fit in a directory entry. */
+export function tempStem(target: string): string {
+  const name = basename(target);
+  if (Buffer.byteLength(name) <= MAX_STEM_BYTES) return `.${name}`;
+  let cut = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(cut + ch) > MAX_STEM_BYTES - 10) break;
+    cut += ch;
+  }
+  return `.${cut}~${createHash('sha1').update(name).digest('hex').slice(0, 8)}`;
+}
+
+export function tempNameFor(target: string): string {
+  return `${tempStem(target)}.${HOST_LABEL}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`;
+}
+
+export type TempOwner = { host: string; pid: number } | { host: undefined; pid: undefined };
+
+const OWNED = /^\.([A-Za-z0-9_-]+)\.(\d+)\.[0-9a-f]{8}\.zpump-tmp$/;
+// Before owners were recorded: `.NAME.RANDOM.zpump-tmp`, and the zsync client's `.part`, `.zsync`
+// and `.zs-old` beside it.
+const LEGACY = /^\.[0-9a-f]{8}\.zpump-tmp(\.part|\.zsync|\.zs-old)?$/;
+
+/** The owner of `name` if it is one of `target`'s temporaries (owner unknown for old names), else null. */
+export function tempOwnerOf(name: string, target: string): TempOwner | null {
+  const stem = tempStem(target);
+  if (!name.startsWith(stem)) return null;
+  const rest = name.slice(stem.length);
+  const owned = OWNED.exec(rest);
+  if (owned) return { host: owned[1]!, pid: Number(owned[2]) };
+  return LEGACY.test(rest) ? { host: undefined, pid: undefined } : null;
+}
+
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a temporary with this owner, last modified at `mtimeMs`, may be removed now. */
+export function ownerGone(owner: TempOwner, mtimeMs: number, now = Date.now()): boolean {
+  if (owner.host === HOST_LABEL) return !processAlive(owner.pid);
+  return now - mtimeMs > FOREIGN_STALE_MS;
+}
