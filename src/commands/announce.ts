@@ -30,7 +30,7 @@ export function publishOptions(flags: PublishFlags) {
   if (flags.json && flags.post === '-') throw new ZpumpError('E_USAGE', '--json and --post - both want stdout: post to spool:DIR or a broker, or drop --json');
   return {
     root: resolve(flags.root ?? '.'),
-    baseUrl: flags.baseUrl,
+    baseUrl: normaliseBaseUrl(flags.baseUrl),
     threshold: flags.threshold,
     blockSize: flags.blockSize,
     budget: flags.budget,
@@ -41,6 +41,23 @@ export function publishOptions(flags: PublishFlags) {
     dataIdPrefix: flags.dataIdPrefix,
     geometry: flags.geometry,
   };
+}
+
+const BASE_URL_SCHEMES = ['http', 'https', 'sftp', 'file'];
+
+/** --base-url as Sarracenia writes baseUrl: absolute, with no trailing slash (subscribers join it
+ *  to relPath with exactly one); anything a subscriber would refuse is a usage error here. */
+export function normaliseBaseUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ZpumpError('E_USAGE', `--base-url ${JSON.stringify(text)} is not a URL: give an absolute URL such as http://data.example.org/data`);
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  if (!BASE_URL_SCHEMES.includes(scheme)) throw new ZpumpError('E_USAGE', `--base-url ${text}: subscribers fetch over ${BASE_URL_SCHEMES.join(', ')}, not ${scheme}:`);
+  if (url.search !== '' || url.hash !== '') throw new ZpumpError('E_USAGE', `--base-url ${text}: no ? or # part (relPath is appended to it)`);
+  return text.replace(/\/+$/, '');
 }
 
 export function describeAnnounced(a: Announced, where: string): string {

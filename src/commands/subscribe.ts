@@ -2,6 +2,7 @@
 
 import { join, resolve } from 'node:path';
 import type { EngineChoice } from '../backends/types.js';
+import { ensureDirectory } from '../local/directory.js';
 import { openSource } from '../pump/bus/open.js';
 import { DEFAULT_SCHEMES } from '../pump/message.js';
 import { Subscriber, describeReport } from '../pump/subscribe.js';
@@ -27,6 +28,7 @@ export interface SubscribeFlags extends TransportFlags {
 export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
   const transport = await transportFrom(flags);
   const dir = resolve(flags.dir);
+  await ensureDirectory(dir, '--dir');
   const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir });
   const subscriber = new Subscriber({
     dir,

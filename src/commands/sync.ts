@@ -1,6 +1,9 @@
 // zpump sync CONTROL [TARGET]: bring TARGET up to date with what the .zsync describes.
 
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sync } from '../api.js';
+import { ZpumpError } from '../errors.js';
 import type { EngineChoice } from '../backends/types.js';
 import { transportFrom, type TransportFlags } from './transport-flags.js';
 import { formatBytes, printJson, progressMaker, say, warn, type Progress } from './output.js';
@@ -13,6 +16,10 @@ export interface SyncFlags extends TransportFlags {
 }
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
+  // Said here because the engine would take the folder for a seed and call it one.
+  if (target !== undefined && (await stat(target).catch(() => undefined))?.isDirectory()) {
+    throw new ZpumpError('E_USAGE', `TARGET ${target} is a directory: give the path of the file to write (e.g. ${join(target, 'NAME')})`);
+  }
   const transport = await transportFrom(flags);
   const startBar = await progressMaker(!flags.json);
   let bar: Progress | undefined;

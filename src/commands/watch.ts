@@ -1,6 +1,7 @@
 // zpump watch DIR : announce every settled change under DIR until interrupted.
 
 import { resolve } from 'node:path';
+import { requireDirectory } from '../local/directory.js';
 import { openSink } from '../pump/bus/open.js';
 import { spoolPathOf } from '../pump/bus/spool.js';
 import { watchTree } from '../pump/watch.js';
@@ -14,12 +15,13 @@ export interface WatchFlags extends PublishFlags {
 
 export async function runWatch(dir: string, flags: WatchFlags): Promise<number> {
   const options = publishOptions({ ...flags, root: flags.root ?? dir });
-  // A watcher waits for its broker however long it takes: announcements queue meanwhile.
-  const sink = await openSink(flags.post, { exchange: flags.exchange, maxAttempts: Infinity, log: warn });
+  await requireDirectory(dir, 'cannot watch');
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A watcher waits for its broker however long it takes: announcements queue meanwhile.
+  const sink = await openSink(flags.post, { exchange: flags.exchange, maxAttempts: Infinity, log: warn });
   try {
     await watchTree(sink, {
       ...options,

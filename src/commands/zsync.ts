@@ -1,6 +1,7 @@
 // zpump zsync ARGS... : the js engine behind the zsync 0.6.2 client's flags, so scripts written
 // for zsync run where it is not installed — and with https. Exit codes follow zsync's:
-// 0 done, 1 unusable control file, 2 download or verification failed, 3 usage or control fetch.
+// 0 done, 1 unusable control file, 2 download or verification failed, 3 usage or control fetch;
+// an unknown flag, which zsync itself only warns about, is refused with 2.
 
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,10 +12,10 @@ import { readControlFile } from '../local/control-file-io.js';
 export const ZSYNC_USAGE = `usage: zpump zsync [-u referer] [-i seed]... [-o outfile] [-q|-s] [-k saved.zsync] <path-or-URL of .zsync>
 The js engine with the zsync 0.6.2 client's flags; also fetches https:// URLs.`;
 
-export async function runZsync(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+function parseZsyncArgs(argv: string[]) {
+  return parseArgs({
     args: argv,
-    strict: false,
+    strict: true,
     allowPositionals: true,
     options: {
       u: { type: 'string', short: 'u' },
@@ -28,6 +29,19 @@ export async function runZsync(argv: string[]): Promise<number> {
       h: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+export async function runZsync(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseZsyncArgs(argv);
+  } catch (error) {
+    // zsync 0.6.2 warns about an unknown flag and carries on; a drop-in that did the same would
+    // hide a typo or a flag it does not implement, so it stops (usage error, exit 2).
+    process.stderr.write(`zpump zsync: ${error instanceof Error ? error.message : String(error)}\n${ZSYNC_USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.h) { process.stdout.write(ZSYNC_USAGE + '\n'); return 0; }
   if (values.V) { process.stdout.write('zsync v0.6.2 (zpump js engine)\n'); return 0; }
   const quiet = Boolean(values.q || values.s);

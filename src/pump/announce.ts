@@ -29,7 +29,8 @@ export async function postPatiently(sink: Sink, message: Announcement, log: (lin
       return;
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (isZpumpError(error) && error.code === 'E_USAGE') throw error;
+      // Only a bus that cannot be reached is waited for; a message the broker refused stays refused.
+      if (isZpumpError(error) && (error.code === 'E_USAGE' || error.data.refused === true)) throw error;
       log(`cannot post ${message.relPath} to ${sink.where} yet (${error instanceof Error ? error.message : String(error)}); retrying`);
       await sleep(backoffMs(attempt), undefined, { signal }).catch(() => undefined);
     }

@@ -9,7 +9,8 @@ import { ZpumpError } from '../../errors.js';
 import { redactUrl } from '../../transport/redact.js';
 import { backoffMs } from '../backoff.js';
 import { renderAnnouncement, type Announcement } from '../../format/announcement.js';
-import { routingKeyOf, type ConsumeOptions, type Delivery, type Sink, type Source } from './types.js';
+import { AMQP_KEY_MAX_BYTES, amqpRoutingKey } from './topic.js';
+import type { ConsumeOptions, Delivery, Sink, Source } from './types.js';
 
 export interface AmqpOptions {
   url: string;
@@ -19,71 +20,142 @@ export interface AmqpOptions {
   log?: (line: string) => void;
 }
 
-
 type Amqplib = typeof import('amqplib');
 type Connection = Awaited<ReturnType<Amqplib['connect']>>;
 type ConfirmChannel = Awaited<ReturnType<Connection['createConfirmChannel']>>;
 
+/** A broker that neither answers nor refuses (a dropped SYN) must not hold a command forever. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 function asBusError(error: unknown, url: string): ZpumpError {
   const why = error instanceof Error ? error.message : String(error);
-  return new ZpumpError('E_BUS', `cannot reach the broker at ${redactUrl(url)}: ${why}`, { cause: error });
+  return new ZpumpError('E_BUS', `cannot reach the broker at ${redactUrl(url)}: ${why}`, { cause: error, data: { connectivity: true } });
+}
+
+/** Connects, unless `signal` aborts first (then a connection made later is closed at once). */
+async function connectUnlessAborted(connect: Amqplib['connect'], url: string, signal: AbortSignal): Promise<Connection | undefined> {
+  if (signal.aborted) return undefined;
+  const connecting = connect(url, { timeout: CONNECT_TIMEOUT_MS });
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const conn = await Promise.race([connecting, aborted]);
+    if (conn === undefined) void connecting.then((late) => late.close()).catch(() => undefined);
+    return conn;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The broker refused this message (not a connection problem): a soft channel error such as
+ *  406 PRECONDITION_FAILED for a message over its max size, or a frame that cannot be encoded.
+ *  Trying again cannot help, so the message fails at once. */
+class Refusal extends Error {}
+
+interface Link {
+  conn: Connection;
+  ch: ConfirmChannel;
+  /** Why the broker closed the channel, when it did (AMQP reply code and text). */
+  channelError?: Error & { code?: number };
 }
 
 export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
   const { connect } = await import('amqplib');
-  let connection: Connection | undefined;
-  let channel: Promise<ConfirmChannel> | undefined;
-  const open = (): Promise<ConfirmChannel> => {
-    channel ??= (async () => {
-      const conn = await connect(options.url);
-      const drop = () => {
-        if (connection === conn) {
-          connection = undefined;
-          channel = undefined;
-        }
-      };
-      conn.on('error', drop);
-      conn.on('close', drop);
-      connection = conn;
-      const ch = await conn.createConfirmChannel();
-      ch.on('error', drop);
-      ch.on('close', drop);
-      await ch.assertExchange(options.exchange, 'topic', { durable: true });
-      return ch;
-    })().catch((error: unknown) => {
-      channel = undefined;
-      throw error;
-    });
-    return channel;
+  const log = options.log ?? (() => undefined);
+  const maxAttempts = options.maxAttempts ?? Infinity;
+  // close() ends every wait and every connection, including one still being opened.
+  const closing = new AbortController();
+  const connections = new Set<Connection>();
+  let link: Promise<Link> | undefined;
+
+  const discard = async (l: Link): Promise<void> => {
+    connections.delete(l.conn);
+    await l.conn.close().catch(() => undefined);
   };
+  const open = (): Promise<Link> => {
+    const opening: Promise<Link> = (link ??= (async () => {
+      const conn = await connectUnlessAborted(connect, options.url, closing.signal);
+      if (!conn) throw new ZpumpError('E_BUS', `posting to ${redactUrl(options.url)} was stopped`);
+      connections.add(conn);
+      const forget = () => {
+        if (link === opening) link = undefined;
+      };
+      conn.on('error', () => undefined); // 'close' follows; the next post reconnects
+      conn.on('close', () => {
+        connections.delete(conn);
+        forget();
+      });
+      try {
+        const ch = await conn.createConfirmChannel();
+        const l: Link = { conn, ch };
+        ch.on('error', (error: Error & { code?: number }) => (l.channelError = error));
+        ch.on('close', forget);
+        await ch.assertExchange(options.exchange, 'topic', { durable: true });
+        return l;
+      } catch (error) {
+        connections.delete(conn);
+        await conn.close().catch(() => undefined);
+        throw error;
+      }
+    })().catch((error: unknown) => {
+      if (link === opening) link = undefined;
+      throw error;
+    }));
+    return opening;
+  };
+  const publish = (l: Link, key: string, body: Buffer): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      try {
+        l.ch.publish(options.exchange, key, body, { persistent: true, contentType: 'application/json', contentEncoding: 'utf-8' }, (error: unknown) =>
+          error ? reject(error instanceof Error ? error : new Error('the broker did not confirm the message')) : resolve(),
+        );
+      } catch (error) {
+        // Thrown before anything was sent: a closed channel is a connection matter, anything
+        // else (a field the encoder refuses) is this message's.
+        if (error instanceof Error && error.name === 'IllegalOperationError') reject(error);
+        else reject(new Refusal(error instanceof Error ? error.message : String(error)));
+      }
+    });
+
   await open().catch((error: unknown) => {
-    if ((options.maxAttempts ?? Infinity) <= 1) throw asBusError(error, options.url);
-    options.log?.(`broker ${redactUrl(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
+    if (maxAttempts <= 1) throw asBusError(error, options.url);
+    log(`broker ${redactUrl(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
   });
   return {
     where: `${redactUrl(options.url)} exchange ${options.exchange}`,
     async post(message: Announcement) {
       const body = Buffer.from(renderAnnouncement(message));
+      const { key, truncated } = amqpRoutingKey(message.relPath);
+      if (truncated) log(`${message.relPath}: routing key longer than ${AMQP_KEY_MAX_BYTES} bytes, truncated to ${key} (as sr3 does)`);
       for (let attempt = 0; ; attempt++) {
+        let l: Link | undefined;
         try {
-          const ch = await open();
-          await new Promise<void>((resolve, reject) => {
-            ch.publish(options.exchange, routingKeyOf(message.relPath), body, { persistent: true, contentType: 'application/json', contentEncoding: 'utf-8' }, (error: unknown) => (error ? reject(error instanceof Error ? error : new Error('the broker refused the message')) : resolve()));
-          });
+          l = await open();
+          await publish(l, key, body);
           return;
         } catch (error) {
-          channel = undefined;
-          if (attempt + 1 >= (options.maxAttempts ?? Infinity)) throw asBusError(error, options.url);
-          options.log?.(`posting ${message.relPath} to ${redactUrl(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
-          await sleep(backoffMs(attempt));
+          // A link that failed a post is not trusted again: closing it here is what keeps
+          // failed attempts from leaving connections open.
+          if (l) await discard(l);
+          const soft = l?.channelError?.code;
+          if (error instanceof Refusal || (soft !== undefined && soft >= 400 && soft < 500)) {
+            const why = soft !== undefined ? l!.channelError!.message : (error as Error).message;
+            throw new ZpumpError('E_BUS', `the broker at ${redactUrl(options.url)} refused ${message.relPath}: ${why}`, { cause: error, data: { refused: true } });
+          }
+          if (closing.signal.aborted || attempt + 1 >= maxAttempts) throw asBusError(error, options.url);
+          log(`posting ${message.relPath} to ${redactUrl(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
+          await sleep(backoffMs(attempt), undefined, { signal: closing.signal }).catch(() => undefined);
         }
       }
     },
     async close() {
-      const conn = connection;
-      connection = undefined;
-      channel = undefined;
-      await conn?.close().catch(() => undefined);
+      closing.abort();
+      link = undefined;
+      await Promise.all([...connections].map((conn) => conn.close().catch(() => undefined)));
+      connections.clear();
     },
   };
 }
@@ -104,7 +176,8 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
       for (let attempt = 0; !consume.signal.aborted; attempt++) {
         let conn: Connection | undefined;
         try {
-          conn = await connect(options.url);
+          conn = await connectUnlessAborted(connect, options.url, consume.signal);
+          if (!conn) return;
           const closed = new Promise<void>((resolve) => conn!.once('close', () => resolve()));
           conn.on('error', (error: unknown) => consume.log(`broker connection error: ${error instanceof Error ? error.message : String(error)}`));
           const ch = await conn.createChannel();
@@ -135,6 +208,10 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
             // Pull until the queue is empty, with up to `prefetch` messages in hand as when consuming.
             const inHand = new Set<Promise<void>>();
             for (;;) {
+              if (consume.signal.aborted) {
+                await Promise.all(inHand);
+                break;
+              }
               if (inHand.size >= consume.prefetch) {
                 await Promise.race(inHand);
                 continue;
@@ -148,7 +225,7 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
               const p: Promise<void> = deliver(msg).finally(() => inHand.delete(p));
               inHand.add(p);
             }
-            await conn.close();
+            await conn.close().catch(() => undefined);
             return;
           }
           const inFlight = new Set<Promise<void>>();

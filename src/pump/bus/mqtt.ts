@@ -7,10 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError } from '../../errors.js';
 import { renderAnnouncement, type Announcement } from '../../format/announcement.js';
 import { redactUrl } from '../../transport/redact.js';
-import { topicOf, type ConsumeOptions, type Delivery, type Sink, type Source } from './types.js';
+import { mqttFilterOf, topicOf } from './topic.js';
+import type { ConsumeOptions, Delivery, Sink, Source } from './types.js';
 
 /** How long the broker keeps a subscriber's session (and its queued messages) while it is away. */
 const SESSION_EXPIRY_S = 7 * 24 * 3600;
+/** announce (a bounded number of attempts) gives up on a post the broker has not acknowledged by then. */
+const POST_TIMEOUT_MS = 30_000;
 /** With --once: stop when nothing has arrived for this long. */
 const ONCE_IDLE_MS = 1500;
 
@@ -29,22 +32,52 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   client.on('offline', () => options.log?.(`MQTT broker ${redactUrl(options.url)} went away; messages wait until it is back`));
   if ((options.maxAttempts ?? Infinity) < Infinity) {
     await new Promise<void>((resolve, reject) => {
-      const fail = (error: Error) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        client.off('connect', onConnect);
+        client.off('error', settle);
+        if (!error) return resolve();
         client.end(true);
-        reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redactUrl(options.url)}: ${error.message}`, { cause: error }));
+        reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redactUrl(options.url)}: ${error.message}`, { cause: error, data: { connectivity: true } }));
       };
-      client.once('connect', () => resolve());
-      client.once('error', fail);
-      setTimeout(() => fail(new Error('no answer within 10 s')), 10_000).unref();
+      const onConnect = () => settle();
+      const timer = setTimeout(() => settle(new Error('no answer within 10 s')), 10_000);
+      client.once('connect', onConnect);
+      client.once('error', settle);
     });
   }
+  // close() ends a post still waiting for its PUBACK (the broker away): the caller is leaving.
+  let closed!: () => void;
+  const closing = new Promise<never>((_, reject) => (closed = () => reject(new ZpumpError('E_BUS', `posting to ${redactUrl(options.url)} was stopped`))));
+  closing.catch(() => undefined);
+  let pending = 0;
   return {
     where: `${redactUrl(options.url)} ${options.exchange}/v03/...`,
     async post(message: Announcement) {
-      await client.publishAsync(topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } });
+      const publishing = client.publishAsync(topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } }).catch((error: unknown) => {
+        // mqtt.js queues a post while the broker is away; what it rejects is this message
+        // (a topic or a size the broker does not take), which no retry would change.
+        throw new ZpumpError('E_BUS', `the MQTT broker at ${redactUrl(options.url)} refused ${message.relPath}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, data: { refused: true } });
+      });
+      const waits: Promise<unknown>[] = [publishing, closing];
+      let timer: NodeJS.Timeout | undefined;
+      if ((options.maxAttempts ?? Infinity) < Infinity) {
+        waits.push(new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new ZpumpError('E_BUS', `cannot reach the MQTT broker at ${redactUrl(options.url)}: no PUBACK for ${message.relPath} within ${POST_TIMEOUT_MS / 1000} s`, { data: { connectivity: true } })), POST_TIMEOUT_MS);
+        }));
+      }
+      pending++;
+      try {
+        await Promise.race(waits);
+      } finally {
+        pending--;
+        clearTimeout(timer);
+      }
     },
     async close() {
-      await client.endAsync();
+      closed();
+      // A graceful end waits for unacknowledged posts, for ever when the broker is gone.
+      await client.endAsync(pending > 0).catch(() => undefined);
     },
   };
 }
@@ -54,14 +87,15 @@ export interface MqttSourceOptions {
   exchange: string;
   /** The client id names the persistent session: one per subscriber tree. */
   clientId: string;
-  /** Subscription below EXCHANGE/v03, e.g. # or model/# */
+  /** Subscription below EXCHANGE/v03, levels separated by /, e.g. # or model/# (escaped as sr3 does) */
   subtopic: string;
 }
 
 export async function createMqttSource(options: MqttSourceOptions): Promise<Source> {
   const { default: mqtt } = await import('mqtt');
+  const filter = mqttFilterOf(options.exchange, options.subtopic);
   return {
-    where: `${redactUrl(options.url)} ${options.exchange}/v03/${options.subtopic} (session ${options.clientId})`,
+    where: `${redactUrl(options.url)} ${filter} (session ${options.clientId})`,
     async consume(handle: (d: Delivery) => Promise<void>, consume: ConsumeOptions) {
       let lastActivity = Date.now();
       let busy = 0;
@@ -99,7 +133,7 @@ export async function createMqttSource(options: MqttSourceOptions): Promise<Sour
           consume.signal.addEventListener('abort', () => resolve(), { once: true });
         });
         if (consume.signal.aborted) return;
-        await client.subscribeAsync(`${options.exchange}/v03/${options.subtopic}`, { qos: 1 });
+        await client.subscribeAsync(filter, { qos: 1 });
         consume.onReady?.();
         lastActivity = Date.now();
         for (;;) {
