@@ -154,9 +154,10 @@ interface LoadedControl {
   announcement?: Announcement;
 }
 
-async function fetchBytes(url: string, ca?: string): Promise<{ bytes: Uint8Array; finalUrl: string }> {
+async function fetchBytes(url: string, transport: OpenOptions | undefined): Promise<{ bytes: Uint8Array; finalUrl: string }> {
   const { fetchDocument } = await import('./transport/http.js');
-  return fetchDocument(url, { ca });
+  const { httpOptionsFrom } = await import('./transport/open.js');
+  return fetchDocument(url, httpOptionsFrom(transport));
 }
 
 function parseFrom(bytes: Uint8Array, where: string): ControlFile {
@@ -183,7 +184,6 @@ async function readWholeOver(url: string, size: number | undefined, transport?: 
 }
 
 async function loadControl(where: string | Announcement, transport?: OpenOptions): Promise<LoadedControl> {
-  const ca = transport?.ca;
   if (typeof where !== 'string' || where === '-' || /\.json$/i.test(where)) {
     const announcement = typeof where !== 'string' ? where : parseAnnouncement(where === '-' ? await readStdin() : await readSmallFile(where));
     const loaded: LoadedControl = { location: dataUrlOf(announcement), announcement };
@@ -194,7 +194,7 @@ async function loadControl(where: string | Announcement, transport?: OpenOptions
       const base = announcement.baseUrl.endsWith('/') ? announcement.baseUrl : `${announcement.baseUrl}/`;
       const url = new URL(announcement.zsync.retrievePath.replace(/^\/+/, ''), base).href;
       const bytes = /^https?:/.test(url)
-        ? (await fetchBytes(url, transport?.ca)).bytes
+        ? (await fetchBytes(url, transport)).bytes
         : /^sftp:/.test(url)
           ? await readWholeOver(url, announcement.zsync.size, transport)
           : await readSmallFile(url.startsWith('file:') ? fileURLToPath(url) : url);
@@ -204,7 +204,7 @@ async function loadControl(where: string | Announcement, transport?: OpenOptions
     return loaded;
   }
   if (/^https?:\/\//i.test(where)) {
-    const { bytes, finalUrl } = await fetchBytes(where, ca);
+    const { bytes, finalUrl } = await fetchBytes(where, transport);
     return { control: parseFrom(bytes, finalUrl), location: finalUrl, bytes };
   }
   const path = where.startsWith('file://') ? fileURLToPath(where) : where;

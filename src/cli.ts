@@ -31,7 +31,8 @@ function program(setExit: (code: number) => void): Command {
       .option('--ca-file <PEM>', 'extra CA certificates for https (e.g. a private CA), trusted besides the usual ones')
       .option('--ssh-key <FILE>', 'private key for sftp:// data URLs (default: the SSH agent, $SSH_AUTH_SOCK)')
       .option('--known-hosts <FILE>', 'known_hosts file to check sftp servers against (default ~/.ssh/known_hosts)')
-      .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint (ssh-keygen -l -f KEY.pub)');
+      .option('--host-fingerprint <SHA256:...>', 'accept the sftp server whose host key has this fingerprint (ssh-keygen -l -f KEY.pub)')
+      .addOption(new Option('--stall-timeout <SECS>', 'abandon a transfer (E_NETWORK, exit 1) that receives no byte for this long, connecting included').default(30).argParser(usage((t) => parseSeconds(t, '--stall-timeout'))));
 
   cli
     .command('make')
