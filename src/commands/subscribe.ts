@@ -23,13 +23,16 @@ export interface SubscribeFlags extends TransportFlags {
   messageLimit: number;
   prefetch: number;
   rejected?: string;
+  shared?: boolean;
+  instance?: number;
+  topic?: string;
 }
 
 export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
   const transport = await transportFrom(flags);
   const dir = resolve(flags.dir);
   await ensureDirectory(dir, '--dir');
-  const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir });
+  const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir, shared: flags.shared, instance: flags.instance, topic: flags.topic });
   const subscriber = new Subscriber({
     dir,
     schemes: flags.allowFile ? [...DEFAULT_SCHEMES, 'file'] : DEFAULT_SCHEMES,

@@ -19,8 +19,6 @@ export interface RabbitmqServer {
   stopApp(): Promise<void>;
   /** Start it again, durable queues and persistent messages included. */
   startApp(): Promise<void>;
-  /** The client connections the broker holds now (`rabbitmqctl list_connections`), one line each. */
-  connections(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -103,10 +101,6 @@ export async function startRabbitmq(): Promise<RabbitmqServer> {
       async startApp() {
         await run(ctl, ['-n', node, 'start_app'], { ...asOwner, timeout: 60_000 });
         await waitUntilReady(broker, () => canConnect(port), 60_000, 200);
-      },
-      async connections() {
-        const { stdout } = await run(ctl, ['-n', node, 'list_connections', '--quiet', '--no-table-headers', 'name', 'peer_port', 'state'], { ...asOwner, timeout: 30_000 });
-        return stdout.split('\n').map((line) => line.trim()).filter(Boolean);
       },
       async stop() {
         try {

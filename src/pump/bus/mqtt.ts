@@ -89,38 +89,59 @@ export interface MqttSourceOptions {
   clientId: string;
   /** Subscription below EXCHANGE/v03, levels separated by /, e.g. # or model/# (escaped as sr3 does) */
   subtopic: string;
+  /** A whole topic filter instead of EXCHANGE/v03/SUBTOPIC (WIS2: origin/a/wis2/...). */
+  topic?: string;
+  /** Join this MQTT v5 shared-subscription group ($share/GROUP/...): the broker splits the stream among its members. */
+  shared?: string;
 }
 
 export async function createMqttSource(options: MqttSourceOptions): Promise<Source> {
   const { default: mqtt } = await import('mqtt');
-  const filter = mqttFilterOf(options.exchange, options.subtopic);
+  const topic = options.topic ?? mqttFilterOf(options.exchange, options.subtopic);
+  const filter = options.shared ? `$share/${options.shared}/${topic}` : topic;
   return {
     where: `${redactUrl(options.url)} ${filter} (session ${options.clientId})`,
     async consume(handle: (d: Delivery) => Promise<void>, consume: ConsumeOptions) {
       let lastActivity = Date.now();
       let busy = 0;
       let count = 0;
-      // mqtt.js hands over one publish at a time and sends the PUBACK when `done` is called:
-      // messages are applied in order, and one not yet applied is never acknowledged.
+      // Receive Maximum: the broker has at most --prefetch messages unacknowledged with us.
       const client = mqtt.connect(options.url, {
         protocolVersion: 5,
         clientId: options.clientId,
         clean: false,
-        properties: { sessionExpiryInterval: SESSION_EXPIRY_S },
+        properties: { sessionExpiryInterval: SESSION_EXPIRY_S, receiveMaximum: Math.min(consume.prefetch, 65535) },
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
-        customHandleAcks: (_topic, message, _packet, done) => {
-          busy++;
-          lastActivity = Date.now();
-          const ack = async () => done(0);
-          handle({ body: new Uint8Array(message), id: `mqtt#${++count}`, ack, setAside: async () => done(0) })
-            .catch((error: unknown) => consume.log(`MQTT delivery failed: ${error instanceof Error ? error.message : String(error)}`))
-            .finally(() => {
-              busy--;
-              lastActivity = Date.now();
-            });
-        },
       });
+      // mqtt.js reads the next packet only once the PUBACK of this one is sent (customHandleAcks
+      // included): one message at a time, and a long transfer holds up PINGRESP too. Instead each
+      // message is taken at once (answering handleMessage with an error sends no PUBACK) and
+      // acknowledged by hand once applied or set aside, in whatever order that happens. mosquitto
+      // matches a PUBACK by its packet id; MQTT's rule of PUBACKs in arrival order is not kept.
+      client.handleMessage = (packet, callback) => {
+        const messageId = packet.messageId;
+        if (packet.qos !== 1 || messageId === undefined) return callback();
+        busy++;
+        lastActivity = Date.now();
+        let acked = false;
+        const session = connections;
+        const ack = async () => {
+          // Across a reconnection the broker sends the message again (same session): that copy gets the ack.
+          if (acked || session !== connections || !client.connected) return;
+          acked = true;
+          client['_sendPacket']({ cmd: 'puback', messageId, reasonCode: 0 });
+        };
+        handle({ body: new Uint8Array(packet.payload as Buffer), id: `mqtt#${++count}`, ack, setAside: ack })
+          .catch((error: unknown) => consume.log(`MQTT delivery failed: ${error instanceof Error ? error.message : String(error)}`))
+          .finally(() => {
+            busy--;
+            lastActivity = Date.now();
+          });
+        callback(new Error('acknowledged once applied'));
+      };
+      let connections = 0;
+      client.on('connect', () => connections++);
       client.on('error', (error) => consume.log(`MQTT ${redactUrl(options.url)}: ${error.message}`));
       client.on('offline', () => consume.log(`lost the MQTT broker at ${redactUrl(options.url)}; reconnecting`));
       try {

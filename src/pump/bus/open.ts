@@ -44,6 +44,12 @@ export interface SourceOptions {
   subtopic?: string;
   /** The subscriber's --dir, to name a default queue that survives restarts. */
   dir: string;
+  /** MQTT: join the shared-subscription group named by queue; each member gets part of the stream. */
+  shared?: boolean;
+  /** MQTT: members of one group on one host and --dir tell their sessions apart by this number. */
+  instance?: number;
+  /** MQTT: a whole topic filter instead of EXCHANGE/v03/SUBTOPIC (WIS2 topics). */
+  topic?: string;
 }
 
 export async function openSource(spec: string, options: SourceOptions): Promise<Source> {
@@ -57,9 +63,15 @@ export async function openSource(spec: string, options: SourceOptions): Promise<
     const { createAmqpSource } = await import('./amqp.js');
     return createAmqpSource({ url: spec, exchange, queue, binding: amqpBindingOf(subtopic) });
   }
+  if (options.topic !== undefined && scheme !== 'mqtt' && scheme !== 'mqtts') throw new ZpumpError('E_USAGE', '--topic names a whole MQTT topic filter: use it with mqtt:// or mqtts://, --subtopic elsewhere');
   if (scheme === 'mqtt' || scheme === 'mqtts') {
     const { createMqttSource } = await import('./mqtt.js');
-    return createMqttSource({ url: spec, exchange, clientId: queue.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200), subtopic });
+    const clientId = (text: string) => text.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200);
+    if (!options.shared) return createMqttSource({ url: spec, exchange, clientId: clientId(queue), subtopic, topic: options.topic });
+    if (options.queue === undefined || /[/+#]/.test(options.queue)) throw new ZpumpError('E_USAGE', '--shared needs --queue NAME, the group every member names alike (no /, + or #)');
+    // Each member keeps its own persistent session: the broker holds a member's share while it restarts.
+    const member = `${options.queue}.${hostname()}.${createHash('sha1').update(resolve(options.dir)).digest('hex').slice(0, 10)}.${options.instance ?? 1}`;
+    return createMqttSource({ url: spec, exchange, clientId: clientId(member), subtopic, topic: options.topic, shared: options.queue });
   }
   throw new ZpumpError('E_USAGE', `SOURCE ${spec}: expected spool:DIR, amqp://..., amqps://..., mqtt://..., mqtts://... or - (stdin)`);
 }
