@@ -99,7 +99,7 @@ function program(setExit: (code: number) => void): Command {
 
   const publishing = (cmd: Command): Command =>
     cmd
-      .requiredOption('--base-url <URL>', 'where subscribers fetch the data from (http://, https://, sftp://, file://)')
+      .requiredOption('--base-url <URL>', 'where subscribers fetch the data from (http://, https://, sftp://, file://); sent without its trailing slash')
       .option('--root <DIR>', 'relPath is taken relative to DIR (default: the current folder; for watch: the watched folder)')
       .option('--post <SINK>', '- (stdout, JSON lines) | spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port', '-')
       .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
@@ -166,7 +166,7 @@ function program(setExit: (code: number) => void): Command {
       .requiredOption('--dir <DIR>', 'local root: relPaths land under it, never outside')
       .option('--once', 'apply what is queued now, then exit (cron, make); exit 1 if any message was set aside', false)
       .option('--queue <NAME>', 'durable AMQP queue (shared by instances) / MQTT session name (default: one per host and --dir)')
-      .option('--subtopic <TOPIC>', 'what to receive below v03, levels separated by / (e.g. model/#)', '#')
+      .option('--subtopic <TOPIC>', 'what to receive below v03, levels separated by / (e.g. model/#); a level that is exactly # = everything below, * or + = one level, anything else a folder name (escaped as sr3 does)', '#')
       .option('--topic <FILTER>', 'MQTT: a whole topic filter instead of EXCHANGE/v03/SUBTOPIC (WIS2: origin/a/wis2/+/data/core/#)')
       .option('--shared', 'MQTT: join the shared subscription $share/QUEUE/... so that several subscribers split the stream (needs --queue)', false)
       .addOption(new Option('--instance <N>', 'MQTT --shared: tells apart members on one host with the same --dir').default(1).argParser(usage((t) => parseCount(t, '--instance', 1))))
