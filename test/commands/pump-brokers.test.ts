@@ -147,17 +147,113 @@ for (const broker of brokers) {
       expect(second.stdout.trim().split('\n')).toHaveLength(files.length);
       await waitForSameTrees(src, join(target, 'once'), 5_000, 'after subscribe --once');
     });
+
+    it('escapes wildcard characters in folder names as sr3 does: --subtopic and a plain client bound to the escaped key both receive', async () => {
+      const folder = join(pub, 'x#y', 'st*ar+');
+      await mkdir(folder, { recursive: true });
+      const file = join(folder, 'f.bin');
+      await writeFile(file, seededBytes(50_000, 7));
+      const target = join(tmp.path, 'escaped-mirror');
+      const args = ['subscribe', server.url, '--dir', target, '--queue', 'escaped', '--subtopic', 'x#y/st*ar+/#', '--once', '--json'];
+      const first = await runCli(args); // declares the queue (or the MQTT session)
+      expect(first.exitCode, first.stderr).toBe(0);
+      const escaped = server.rabbit ? 'v03.x%23y.st%22ar+' : 'xpublic/v03/x%23y/st*ar%2B';
+      const got = server.rabbit ? await viaAmqp(server.url, () => announce(file), escaped) : await viaMqtt(server.url, () => announce(file), escaped);
+      expect(got.route).toBe(escaped);
+      expect((JSON.parse(got.body) as { relPath: string }).relPath).toBe('x#y/st*ar+/f.bin');
+      const second = await runCli(args);
+      expect(second.exitCode, second.stderr).toBe(0);
+      expect(second.stdout.trim().split('\n')).toHaveLength(1);
+      await waitForSameTrees(join(pub, 'x#y'), join(target, 'x#y'), 5_000, 'after subscribe --subtopic with escaped levels');
+    });
+
+    it('SIGTERM ends subscribe and watch while they wait for a broker that is down', async () => {
+      await server.down();
+      try {
+        const subscriber = startCli(['subscribe', server.url, '--dir', join(tmp.path, 'term-mirror'), '--queue', 'term']);
+        running.push(subscriber);
+        const src = join(tmp.path, 'term-src');
+        await mkdir(src, { recursive: true });
+        const watcher = startCli(['watch', src, '--base-url', nginx.url, '--post', server.url, '--settle', '100']);
+        running.push(watcher);
+        await watcher.waitFor(/watching/);
+        await writeFile(join(src, 'waiting.txt'), 'posted once the broker is back\n');
+        // Both are now in a broker wait: reconnect backoff, a post that cannot be delivered.
+        await subscriber.waitFor(/retrying|reconnecting|went away|cannot reach|ECONNREFUSED/i);
+        await watcher.waitFor(/retrying|went away|cannot post|not reachable|ECONNREFUSED/i);
+        for (const p of [subscriber, watcher]) {
+          const exited = p.exited();
+          process.kill(p.pid, 'SIGTERM');
+          const ended = await Promise.race([exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 5_000))]);
+          expect(ended, p.stderr()).not.toBe('still running');
+        }
+      } finally {
+        await server.up();
+      }
+    });
+
+    if (broker.name === 'RabbitMQ') it('truncates a routing key over 255 bytes as sr3 does: announce exits 0 with a warning and leaves no connection open', async () => {
+      const rabbit = server.rabbit!;
+      const dirs = ['a', 'b', 'c', 'd', 'e'].map((c) => c.repeat(60));
+      const folder = join(pub, ...dirs);
+      await mkdir(folder, { recursive: true });
+      const file = join(folder, 'long.txt');
+      await writeFile(file, 'a file deep down\n');
+      const before = await rabbit.connections();
+      const expected = `v03.${dirs.join('.')}`.slice(0, 255);
+      let run: Awaited<ReturnType<typeof runCli>> | undefined;
+      const got = await viaAmqp(server.url, async () => {
+        // Before the fix announce never exited here: bounded so that the test reports it.
+        run = await Promise.race([
+          runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', server.url, file]),
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('announce did not exit within 60 s')), 60_000)),
+        ]);
+      }, 'v03.#');
+      expect(run!.exitCode, run!.stderr).toBe(0);
+      expect(run!.stderr).toMatch(/routing key longer than 255 bytes, truncated/);
+      expect(got.route).toBe(expected);
+      expect((JSON.parse(got.body) as { relPath: string }).relPath).toBe(`${dirs.join('/')}/long.txt`);
+      // The broker drops a closed connection from its list shortly after: poll a while.
+      let after = await rabbit.connections();
+      for (let i = 0; i < 50 && after.length !== before.length; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = await rabbit.connections();
+      }
+      expect(after).toEqual(before);
+    });
+
+    if (broker.name === 'RabbitMQ') it('a message the broker refuses (over its max size) fails at once: exit 1 with the reason, no retries, no connection left', async () => {
+      const rabbit = server.rabbit!;
+      const file = join(pub, 'model', 'too-big.bin');
+      await writeFile(file, seededBytes(2 << 20, 11)); // its inline signature makes the message > 4 KiB
+      const before = await rabbit.connections();
+      await rabbit.ctl(['eval', 'application:set_env(rabbit, max_message_size, 4096).']);
+      try {
+        const run = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', server.url, file]);
+        expect(run.exitCode, run.stderr).toBe(1);
+        expect(run.stderr).toMatch(/refused model\/too-big\.bin: .*PRECONDITION_FAILED/);
+        expect(run.stderr).not.toMatch(/retrying/);
+      } finally {
+        await rabbit.ctl(['eval', 'application:unset_env(rabbit, max_message_size).']);
+      }
+      let after = await rabbit.connections();
+      for (let i = 0; i < 50 && after.length !== before.length; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = await rabbit.connections();
+      }
+      expect(after).toEqual(before);
+    });
   });
 }
 
-async function viaAmqp(url: string, act: () => Promise<void>): Promise<{ route: string; contentType: string; persistent: boolean; body: string }> {
+async function viaAmqp(url: string, act: () => Promise<void>, binding = 'v03.model.#'): Promise<{ route: string; contentType: string; persistent: boolean; body: string }> {
   const { connect } = await import('amqplib');
   const conn = await connect(url);
   try {
     const ch = await conn.createChannel();
     await ch.assertExchange('xpublic', 'topic', { durable: true });
     const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, 'xpublic', 'v03.model.#');
+    await ch.bindQueue(queue, 'xpublic', binding);
     await act();
     for (let i = 0; i < 100; i++) {
       const msg = await ch.get(queue, { noAck: true });
@@ -170,11 +266,11 @@ async function viaAmqp(url: string, act: () => Promise<void>): Promise<{ route: 
   }
 }
 
-async function viaMqtt(url: string, act: () => Promise<void>): Promise<{ route: string; contentType: string; body: string }> {
+async function viaMqtt(url: string, act: () => Promise<void>, filter = 'xpublic/v03/#'): Promise<{ route: string; contentType: string; body: string }> {
   const { default: mqtt } = await import('mqtt');
   const client = await mqtt.connectAsync(url, { protocolVersion: 5 });
   try {
-    await client.subscribeAsync('xpublic/v03/#', { qos: 1 });
+    await client.subscribeAsync(filter, { qos: 1 });
     const got = new Promise<{ route: string; contentType: string; body: string }>((resolve) =>
       client.once('message', (topic, payload, packet) => resolve({ route: topic, contentType: String(packet.properties?.contentType), body: payload.toString() })),
     );

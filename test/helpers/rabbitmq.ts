@@ -19,6 +19,10 @@ export interface RabbitmqServer {
   stopApp(): Promise<void>;
   /** Start it again, durable queues and persistent messages included. */
   startApp(): Promise<void>;
+  /** The client connections the broker holds now (`rabbitmqctl list_connections`), one line each. */
+  connections(): Promise<string[]>;
+  /** Run rabbitmqctl against this node (e.g. eval to change a setting at run time); its stdout. */
+  ctl(args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -101,6 +105,13 @@ export async function startRabbitmq(): Promise<RabbitmqServer> {
       async startApp() {
         await run(ctl, ['-n', node, 'start_app'], { ...asOwner, timeout: 60_000 });
         await waitUntilReady(broker, () => canConnect(port), 60_000, 200);
+      },
+      async connections() {
+        const { stdout } = await run(ctl, ['-n', node, 'list_connections', '--quiet', '--no-table-headers', 'name', 'peer_port', 'state'], { ...asOwner, timeout: 30_000 });
+        return stdout.split('\n').map((line) => line.trim()).filter(Boolean);
+      },
+      async ctl(args: string[]) {
+        return (await run(ctl, ['-n', node, ...args], { ...asOwner, timeout: 30_000 })).stdout;
       },
       async stop() {
         try {
