@@ -14,6 +14,7 @@ import { readControlFile, writeVerifiedControlFile } from './local/control-file-
 import { readStdin } from './local/stdin.js';
 import { autoBlockSize, geometryProblem, isPowerOfTwo, MAX_BLOCK_SIZE } from './format/hash-lengths.js';
 import type { OpenOptions } from './transport/open.js';
+import type { StrongHashName } from './engine/strong-hash.js';
 
 export const DEFAULT_THRESHOLD = 1 << 20;
 export const DEFAULT_BUDGET = 64 << 10;
@@ -32,8 +33,13 @@ export interface MakeOptions {
   /** URL header lines; default: the input's file name, relative. */
   urls?: string[];
   engine?: EngineChoice;
+  /** '0.8' writes format spec 0.8 (SHA-256 File-Hash, whole digests) with `strongHash` (default MD4); default '0.6.2'. */
+  format?: SignatureFormat;
+  strongHash?: StrongHashName;
   onProgress?: (bytesRead: number, total: number) => void;
 }
+
+export type SignatureFormat = '0.6.2' | '0.8';
 
 export type MakeOutcome =
   | (MakeResult & { input: string; skipped: false; seconds: number })
@@ -56,6 +62,10 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
     return { input, skipped: true, reason: 'below-threshold', length, threshold, seconds: seconds() };
   }
   const blockSize = resolveBlockSize(options.blockSize ?? 'auto', length, options.budget ?? DEFAULT_BUDGET);
+  const spec08 = options.format === '0.8' || options.strongHash !== undefined;
+  if (options.strongHash !== undefined && options.format === '0.6.2') throw new ZpumpError('E_USAGE', 'usage: --strong-hash needs --format 0.8: zsync 0.6.2\'s format has MD4 only');
+  // zsyncmake 0.6.2 writes its own format only; spec 0.8 files come from the js engine.
+  if (spec08 && options.engine === 'zsync') throw new ZpumpError('E_USAGE', 'usage: --format 0.8 is written by the js engine (--engine js or auto); zsyncmake 0.6.2 cannot write it');
   const request = {
     input,
     output: options.output ?? `${input}.zsync`,
@@ -63,8 +73,9 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
     urls: options.urls ?? [basename(input)],
     filename: basename(input),
     onProgress: options.onProgress,
+    ...(spec08 ? { strongHash: options.strongHash ?? 'MD4' } : {}),
   };
-  const result = await withEngine(options.engine ?? 'auto', 'zsyncmake', (backend) => backend.make(request));
+  const result = await withEngine(spec08 ? 'js' : options.engine ?? 'auto', 'zsyncmake', (backend) => backend.make(request));
   return { ...result, input, skipped: false, seconds: seconds() };
 }
 

@@ -6,7 +6,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { exitCodeFor, isZpumpError } from './errors.js';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD } from './api.js';
-import { BLOCK_SIZE_HELP, parseBlockSize, parseCount, parseEngine, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
+import { BLOCK_SIZE_HELP, parseBlockSize, parseCount, parseEngine, parseFormat, parseStrongHash, parseMillis, parseSeconds, parseSize } from './commands/flags.js';
 import { parseGeometry } from './format/wnm.js';
 
 const usage = (fn: (text: string) => unknown) => (text: string) => {
@@ -49,8 +49,10 @@ function program(setExit: (code: number) => void): Command {
     .option('-u, --url <URL>', "URL header (default: the file's name, relative to the .zsync)")
     .option('-o, --output <PATH>', 'output path (one FILE only; default FILE.zsync)')
     .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C zsyncmake, js = built-in; auto uses zsyncmake 0.6.2 when installed, js otherwise or when it fails').default('auto').argParser(usage(parseEngine)))
+    .addOption(new Option('--format <0.6.2|0.8>', "0.6.2 = zsyncmake 0.6.2's format, byte for byte (every zsync reads it); 0.8 = format spec 0.8 as upstream zsyncmake 0.7+ writes it (SHA-256 File-Hash, whole block digests; js engine). Default 0.6.2").argParser(usage(parseFormat)))
+    .addOption(new Option('--strong-hash <md4|md5|sha224>', 'block hash of a --format 0.8 file (implies it); the spec advises against MD4 for automated use, but zsync 0.6.x reads MD4 files only').argParser(usage(parseStrongHash)))
     .option('--json', 'one JSON result per file on stdout', false)
-    .addHelpText('after', '\nExamples:\n  zpump make big.nc                     # big.nc.zsync, block size chosen to fit 64 KiB\n  zpump make -b 64k --force small.bin   # fixed block size, even below 1 MiB\n  zpump make --json data/*.grib2        # one JSON line per file, for scripts')
+    .addHelpText('after', '\nExamples:\n  zpump make big.nc                     # big.nc.zsync, block size chosen to fit 64 KiB\n  zpump make -b 64k --force small.bin   # fixed block size, even below 1 MiB\n  zpump make --json data/*.grib2        # one JSON line per file, for scripts\n  zpump make --strong-hash sha224 x.nc  # format spec 0.8 (zsync 0.7+ and zpump read it; 0.6.2 does not)')
     .action(async (files: string[], opts) => {
       const { runMake } = await import('./commands/make.js');
       setExit(await runMake(files, opts));

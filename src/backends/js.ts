@@ -1,6 +1,8 @@
 // The TypeScript engine: zsyncmake's algorithm in-process.
 
 import { renderControlFile, type ControlFile } from '../format/control-file.js';
+import { DIGEST_BYTES, type StrongHashName } from '../engine/strong-hash.js';
+import { spec08HashLengths } from '../format/hash-lengths.js';
 import { readSignature } from '../local/signature-reader.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { jsSync } from './js-sync.js';
@@ -18,11 +20,14 @@ export interface ControlBytesRequest {
   filename?: string;
   includeMtime: boolean;
   workers?: number;
+  /** Write format spec 0.8 (as upstream zsyncmake 0.7+) with this block hash, instead of 0.6.2's format. */
+  spec08?: { strongHash: StrongHashName };
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
-/** zsyncmake in-process: the exact bytes zsyncmake 0.6.2 would write for this input. */
+/** zsyncmake in-process: the exact bytes zsyncmake 0.6.2 would write for this input (or upstream's spec 0.8 file). */
 export async function makeControlBytes(request: ControlBytesRequest): Promise<{ bytes: Uint8Array; control: ControlFile }> {
+  if (request.spec08) return makeSpec08ControlBytes(request, request.spec08.strongHash);
   const sig = await readSignature(request.input, { blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress });
   const control: ControlFile = {
     zsyncVersion: '0.6.2',
@@ -41,13 +46,42 @@ export async function makeControlBytes(request: ControlBytesRequest): Promise<{ 
   return { bytes: renderControlFile(control), control };
 }
 
+// Upstream zsyncmake 0.7+'s file: SHA-256 File-Hash instead of SHA-1, the whole digest per block,
+// Strong-Hash-Algorithm always written, and for MD4 a Safe: line that lets zsync 0.6.2 read it.
+async function makeSpec08ControlBytes(request: ControlBytesRequest, strongHash: StrongHashName): Promise<{ bytes: Uint8Array; control: ControlFile }> {
+  const sig = await readSignature(request.input, {
+    blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress,
+    strongHash, fileHash: 'sha256', hashLengths: (length) => spec08HashLengths(length, DIGEST_BYTES[strongHash]),
+  });
+  const control: ControlFile = {
+    zsyncVersion: SPEC08_GENERATOR,
+    blockSize: sig.blockSize,
+    length: sig.length,
+    hashLengths: sig.hashLengths,
+    urls: request.urls,
+    safe: strongHash === 'MD4' ? 'File-Hash,Strong-Hash-Algorithm' : 'File-Hash',
+    strongHash,
+    fileHash: { algorithm: 'SHA-256', hex: sig.sha256! },
+    extraHeaders: [],
+    records: sig.records,
+  };
+  if (request.filename !== undefined) {
+    control.filename = request.filename;
+    if (request.includeMtime) control.mtime = sig.mtime;
+  }
+  return { bytes: renderControlFile(control), control };
+}
+
+/** The first line's value in spec 0.8 files, as upstream's zsyncmake writes it (zsync-format.md §11). */
+export const SPEC08_GENERATOR = '0.8.0';
+
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
   return {
     name: 'js',
     async make(request: MakeRequest): Promise<MakeResult> {
-      const { bytes, control: sig } = await makeControlBytes({ ...request, includeMtime: true, workers: options.workers });
+      const { bytes, control: sig } = await makeControlBytes({ ...request, includeMtime: true, workers: options.workers, ...(request.strongHash ? { spec08: { strongHash: request.strongHash } } : {}) });
       await writeVerifiedControlFile(request.output, async (handle) => { await handle.writeFile(bytes); });
-      return { engine: 'js', output: request.output, length: sig.length, blockSize: sig.blockSize, records: Math.ceil(sig.length / sig.blockSize), signatureBytes: bytes.length, sha1: sig.sha1 ?? '' };
+      return { engine: 'js', output: request.output, length: sig.length, blockSize: sig.blockSize, records: Math.ceil(sig.length / sig.blockSize), signatureBytes: bytes.length, sha1: sig.sha1 ?? '', ...(sig.fileHash ? { fileHash: `${sig.fileHash.algorithm}:${sig.fileHash.hex}`, strongHash: sig.strongHash } : {}) };
     },
     sync(request: SyncRequest): Promise<SyncResult> {
       return jsSync(request);

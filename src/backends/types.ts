@@ -23,6 +23,8 @@ export interface MakeRequest {
   urls: string[];
   /** Filename header; zsyncmake's default is the input's basename. */
   filename: string;
+  /** Set: write a format spec 0.8 file with this block hash (js engine); unset: zsyncmake 0.6.2's format. */
+  strongHash?: 'MD4' | 'MD5' | 'SHA-224';
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
@@ -34,6 +36,9 @@ export interface MakeResult {
   records: number;
   signatureBytes: number;
   sha1: string;
+  /** Spec 0.8 files: "SHA-256:hex" and the block hash. */
+  fileHash?: string;
+  strongHash?: string;
   fallback?: Fallback;
 }
 

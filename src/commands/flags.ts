@@ -4,6 +4,7 @@
 import { ZpumpError } from '../errors.js';
 import type { EngineChoice } from '../backends/types.js';
 import { isPowerOfTwo, MAX_BLOCK_SIZE } from '../format/hash-lengths.js';
+import { strongHashNamed, type StrongHashName } from '../engine/strong-hash.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
 
@@ -29,6 +30,17 @@ export function parseBlockSize(text: string): number | 'auto' {
   if (size > MAX_BLOCK_SIZE) throw new ZpumpError('E_USAGE', `usage: --block-size ${text} is larger than 64M (${MAX_BLOCK_SIZE} bytes), the largest block zpump makes: ${BLOCK_SIZE_HELP}`);
   if (!isPowerOfTwo(size) || size < 1024) throw new ZpumpError('E_USAGE', `usage: --block-size must be a power of two from 1k to 64M (e.g. 64k, 1M), got ${JSON.stringify(text)}`);
   return size;
+}
+
+export function parseFormat(text: string): '0.6.2' | '0.8' {
+  if (text === '0.6.2' || text === '0.8') return text;
+  throw new ZpumpError('E_USAGE', `usage: --format expects 0.6.2 (zsyncmake 0.6.2's, the default) or 0.8 (format spec 0.8), got ${JSON.stringify(text)}`);
+}
+
+export function parseStrongHash(text: string): StrongHashName {
+  const name = strongHashNamed(text);
+  if (!name) throw new ZpumpError('E_USAGE', `usage: --strong-hash expects md4, md5 or sha224, got ${JSON.stringify(text)}`);
+  return name;
 }
 
 export function parseEngine(text: string): EngineChoice {

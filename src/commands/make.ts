@@ -1,6 +1,7 @@
 // zpump make FILE... : one .zsync per file, or a note that the file is below the threshold.
 
-import { make } from '../api.js';
+import { make, type SignatureFormat } from '../api.js';
+import type { StrongHashName } from '../engine/strong-hash.js';
 import { exitCodeFor, ZpumpError } from '../errors.js';
 import type { EngineChoice } from '../backends/types.js';
 import { errorJson, formatBytes, printJson, say, startProgress, warn } from './output.js';
@@ -13,6 +14,8 @@ export interface MakeFlags {
   url?: string;
   output?: string;
   engine: EngineChoice;
+  format?: SignatureFormat;
+  strongHash?: StrongHashName;
   json: boolean;
 }
 
@@ -31,6 +34,8 @@ export async function runMake(files: string[], flags: MakeFlags): Promise<number
         force: flags.force,
         urls: flags.url === undefined ? undefined : [flags.url],
         engine: flags.engine,
+        format: flags.format,
+        strongHash: flags.strongHash,
         onProgress: (done, total) => progress.update(done, total),
       });
       progress.stop();
@@ -39,7 +44,7 @@ export async function runMake(files: string[], flags: MakeFlags): Promise<number
         say(`${input}: ${formatBytes(result.length)} is below the ${formatBytes(result.threshold)} threshold: no signature, send it whole (--force makes one anyway)`);
       } else {
         if (result.fallback) warn(`zsyncmake failed, used the js engine instead: ${result.fallback.reason}`);
-        say(`${result.output}: ${result.records} blocks of ${formatBytes(result.blockSize)}, ${formatBytes(result.signatureBytes)} signature for ${formatBytes(result.length)} (${result.engine} engine, ${result.seconds.toFixed(2)} s)`);
+        say(`${result.output}: ${result.records} blocks of ${formatBytes(result.blockSize)}, ${formatBytes(result.signatureBytes)} signature for ${formatBytes(result.length)} (${result.engine} engine${result.strongHash ? `, format 0.8, ${result.strongHash} blocks, File-Hash SHA-256` : ''}, ${result.seconds.toFixed(2)} s)`);
       }
     } catch (error) {
       progress.stop();

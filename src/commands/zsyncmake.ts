@@ -10,10 +10,13 @@ import { makeControlBytes } from '../backends/js.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { isPowerOfTwo, MAX_BLOCK_SIZE, zsyncmakeDefaultBlockSize } from '../format/hash-lengths.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
+import { STRONG_HASHES, type StrongHashName } from '../engine/strong-hash.js';
 import { warn } from './output.js';
 
-export const ZSYNCMAKE_USAGE = `usage: zpump zsyncmake [-b blocksize] [-o outfile] [-f filename] [-u url]... [-U url]... [-Z] [-C] [-e] [-v] [-V] [file]
-The js engine with zsyncmake 0.6.2's flags and output. Reads stdin unless exactly one file is given.`;
+export const ZSYNCMAKE_USAGE = `usage: zpump zsyncmake [-b blocksize] [-o outfile] [-f filename] [-u url]... [-U url]... [-s MD4|MD5|SHA-224] [-Z] [-C] [-e] [-v] [-V] [file]
+The js engine with zsyncmake 0.6.2's flags and output. Reads stdin unless exactly one file is given.
+-s (from upstream zsyncmake 0.7+) writes a format spec 0.8 file with that block hash, as upstream does;
+without it the file is zsyncmake 0.6.2's, byte for byte. zsync 0.6.x reads MD4 files only.`;
 
 export async function runZsyncmake(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -32,6 +35,7 @@ export async function runZsyncmake(argv: string[]): Promise<number> {
       C: { type: 'boolean', short: 'C' },
       v: { type: 'boolean', short: 'v' },
       V: { type: 'boolean', short: 'V' },
+      s: { type: 'string', short: 's' },
       h: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,6 +48,13 @@ export async function runZsyncmake(argv: string[]): Promise<number> {
   };
   const outFlag = once('o');
   const nameFlag = once('f');
+  let spec08: { strongHash: StrongHashName } | undefined;
+  if (values.s !== undefined) {
+    // Upstream takes exactly these spellings; so do we, to fail where it fails.
+    const strongHash = (STRONG_HASHES as readonly string[]).includes(String(values.s)) ? (values.s as StrongHashName) : undefined;
+    if (!strongHash) throw new ZpumpError('E_USAGE', `usage: zsyncmake: unsupported strong checksum specified (${String(values.s)}): -s takes MD4, MD5 or SHA-224`);
+    spec08 = { strongHash };
+  }
   if (values.z) throw new ZpumpError('E_UNSUPPORTED', 'zsyncmake -z (compress, then gzip-inside) needs the real zsyncmake: zpump make --engine zsync, or install zsync');
   // getopt's atoi: leading digits, 0 or none means "use the default".
   const requested = parseInt(String(values.b ?? '0'), 10) || 0;
@@ -78,6 +89,7 @@ export async function runZsyncmake(argv: string[]): Promise<number> {
       urls,
       filename,
       includeMtime: file !== undefined,
+      ...(spec08 ? { spec08 } : {}),
     });
     const output = outFlag ?? (filename !== undefined ? `${filename}.zsync` : undefined);
     if (output === undefined) {

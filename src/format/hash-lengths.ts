@@ -1,11 +1,11 @@
-// How many bytes of each checksum a .zsync keeps per block, exactly as zsyncmake 0.6.2 decides
+// How many bytes of each checksum a .zsync keeps per block, exactly as zsyncmake 0.6.2 decides (and, for spec 0.8 files, as upstream 0.7+ does)
 // (zsync-format.md §3). Later upstream releases changed this rule; 0.6.2 is the compatible one,
 // including its floating-point evaluation order, so keep the expressions as they are.
 
 export interface HashLengths {
   seqMatches: 1 | 2; // 2: a block is accepted only together with its successor
   rsumBytes: number; // 1..4 trailing bytes of the 4-byte weak sum
-  checksumBytes: number; // 3..16 leading bytes of the block's MD4
+  checksumBytes: number; // leading bytes of the block's strong hash: 3..16 for MD4 and MD5, 3..28 for SHA-224
 }
 
 export function zsyncmakeHashLengths(length: number, blockSize: number): HashLengths {
@@ -19,6 +19,14 @@ export function zsyncmakeHashLengths(length: number, blockSize: number): HashLen
   const floor2 = Math.trunc((7.9 + (20 + Math.log(1 + nb) / Math.log(2))) / 8);
   if (!(checksumBytes >= floor2)) checksumBytes = floor2; // also catches NaN/-Infinity for L = 0
   return { seqMatches, rsumBytes, checksumBytes };
+}
+
+/**
+ * Hash-Lengths as upstream zsyncmake 0.7+ writes spec 0.8 files: all 4 weak-sum bytes, the whole
+ * digest, and match continuation above 400 MB (its stand-in for the 0.6.2 estimate).
+ */
+export function spec08HashLengths(length: number, digestBytes: number): HashLengths {
+  return { seqMatches: length > 400_000_000 ? 2 : 1, rsumBytes: 4, checksumBytes: digestBytes };
 }
 
 /** zsyncmake's default block size: 2048 below 100 000 000 bytes, 4096 from there. */

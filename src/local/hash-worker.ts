@@ -3,7 +3,7 @@
 
 import { parentPort } from 'node:worker_threads';
 import { BlockRecordWriter } from '../engine/block-records.js';
-import { createMd4 } from '../engine/md4.js';
+import { createStrongHasher, type StrongHashName, type StrongHasher } from '../engine/strong-hash.js';
 import type { HashLengths } from '../format/hash-lengths.js';
 
 export interface HashJob {
@@ -12,6 +12,7 @@ export interface HashJob {
   length: number;
   blockSize: number;
   hashLengths: HashLengths;
+  strongHash: StrongHashName;
   firstRecord: number;
   id: number;
 }
@@ -21,9 +22,12 @@ export interface HashJobResult {
   records: Uint8Array;
 }
 
-const md4 = await createMd4();
+// One hasher per algorithm, made once: a job of another algorithm waits for its hasher only once.
+const hashers = new Map<StrongHashName, StrongHasher>([['MD4', await createStrongHasher('MD4')]]);
 
-parentPort!.on('message', (job: HashJob) => {
+parentPort!.on('message', async (job: HashJob) => {
+  let md4 = hashers.get(job.strongHash);
+  if (!md4) hashers.set(job.strongHash, (md4 = await createStrongHasher(job.strongHash)));
   const data = new Uint8Array(job.shared, job.byteOffset, job.length);
   const blocks = Math.ceil(job.length / job.blockSize);
   const records = new Uint8Array(blocks * (job.hashLengths.rsumBytes + job.hashLengths.checksumBytes));

@@ -9,7 +9,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BlockRecordWriter } from '../engine/block-records.js';
-import { createMd4 } from '../engine/md4.js';
+import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { blockCount, zsyncmakeHashLengths, type HashLengths } from '../format/hash-lengths.js';
 import type { HashJob, HashJobResult } from './hash-worker.js';
@@ -18,7 +18,8 @@ import { workerUrl } from './worker-url.js';
 export interface FileSignature {
   length: number;
   mtime: number; // whole seconds since the epoch, as zsyncmake records it
-  sha1: string;
+  sha1?: string; // hex, unless options.fileHash asked for SHA-256
+  sha256?: string;
   blockSize: number;
   hashLengths: HashLengths;
   records: Uint8Array;
@@ -31,6 +32,10 @@ export interface SignatureOptions {
   /** Worker threads for block hashing; default: one per core but one. 0 = hash on this thread. */
   workers?: number;
   onProgress?: (bytesRead: number, total: number) => void;
+  /** Spec 0.8 signatures: the block hash, the whole-file hash and the Hash-Lengths rule (default: zsyncmake 0.6.2's). */
+  strongHash?: StrongHashName;
+  fileHash?: 'sha1' | 'sha256';
+  hashLengths?: (length: number, blockSize: number) => HashLengths;
 }
 
 const CHUNK = 4 << 20;
@@ -48,13 +53,14 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
     if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `${path} is not a regular file`, { data: { path } });
     const length = st.size;
     const blockSize = typeof options.blockSize === 'function' ? options.blockSize(length) : options.blockSize;
-    const hashLengths = zsyncmakeHashLengths(length, blockSize);
+    const hashLengths = options.hashLengths?.(length, blockSize) ?? zsyncmakeHashLengths(length, blockSize);
     const records = new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
-    const sha1 = createHash('sha1');
+    const fileHash = options.fileHash ?? 'sha1';
+    const sha1 = createHash(fileHash); // the whole-file hash, SHA-1 unless asked otherwise
     const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     const url = workerUrl('hash-worker');
     const chunk = Math.floor(CHUNK / blockSize) * blockSize;
-    const job: Job = { fh, path, length, blockSize, hashLengths, records, sha1, onProgress: options.onProgress };
+    const job: Job = { fh, path, length, blockSize, hashLengths, records, sha1, strongHash: options.strongHash ?? 'MD4', onProgress: options.onProgress };
     let threads = 0;
     if (workers > 0 && url && length >= PARALLEL_MIN_BYTES && chunk >= 2 * blockSize) {
       threads = workers;
@@ -66,7 +72,7 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
     if (after.size !== length || after.mtimeMs !== st.mtimeMs) {
       throw new ZpumpError('E_IO', `${path} changed while its signature was being made; try again once it is settled`, { data: { path } });
     }
-    return { length, mtime: Math.floor(st.mtimeMs / 1000), sha1: sha1.digest('hex'), blockSize, hashLengths, records, threads };
+    return { length, mtime: Math.floor(st.mtimeMs / 1000), [fileHash]: sha1.digest('hex'), blockSize, hashLengths, records, threads };
   } finally {
     await fh.close();
   }
@@ -80,6 +86,7 @@ interface Job {
   hashLengths: HashLengths;
   records: Uint8Array;
   sha1: ReturnType<typeof createHash>;
+  strongHash: StrongHashName;
   onProgress: SignatureOptions['onProgress'];
 }
 
@@ -101,7 +108,7 @@ async function readFull(job: Job, buf: Uint8Array, offset: number): Promise<numb
 }
 
 async function hashHere(job: Job): Promise<void> {
-  const md4 = await createMd4();
+  const md4 = await createStrongHasher(job.strongHash);
   const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, job.records, 0);
   const buf = new Uint8Array(Math.max(1 << 20, Math.min(CHUNK, Math.floor(CHUNK / job.blockSize) * job.blockSize)));
   for (let offset = 0; offset < job.length; ) {
@@ -144,7 +151,7 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
     if (failure !== undefined) throw new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
   };
 
-  const md4 = await createMd4();
+  const md4 = await createStrongHasher(job.strongHash);
   try {
     let id = 0;
     for (let offset = 0; offset < job.length; ) {
@@ -166,7 +173,7 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
       }
       inFlight[w]!++;
       pending.set(id, { slot, worker: w, firstRecord: offset / job.blockSize });
-      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, blockSize: job.blockSize, hashLengths: job.hashLengths, firstRecord: offset / job.blockSize, id: id++ };
+      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, blockSize: job.blockSize, hashLengths: job.hashLengths, strongHash: job.strongHash, firstRecord: offset / job.blockSize, id: id++ };
       pool[w]!.postMessage(message);
       offset += n;
       job.onProgress?.(offset, job.length);
