@@ -9,6 +9,7 @@ import { writeSync } from 'node:fs';
 import { utimes } from 'node:fs/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { createTempFile, removeStaleTemps, type TempFile } from './atomic-file.js';
+import { interruption } from './exit-cleanup.js';
 
 export interface Hashing {
   sha1?: boolean;
@@ -53,6 +54,7 @@ export class OutputFile {
 
   /** Write block `id` from buf[pos, ...); the last block is cut at the file's end. */
   writeBlock(id: number, buf: Uint8Array, pos: number): void {
+    this.stopIfInterrupted();
     const offset = id * this.blockSize;
     const n = Math.min(this.blockSize, this.length - offset);
     try {
@@ -61,6 +63,12 @@ export class OutputFile {
       throw fromSystemError(error, 'cannot write the output file', this.temp.path);
     }
     this.feed(offset, buf.subarray(pos, pos + n));
+  }
+
+  // After SIGTERM the temporary is already gone (exit-cleanup): writing on would only waste time.
+  private stopIfInterrupted(): void {
+    const signal = interruption();
+    if (signal) throw new ZpumpError('E_IO', `interrupted by ${signal}: ${this.target} was left unchanged`);
   }
 
   private feed(offset: number, data: Uint8Array): void {
@@ -73,6 +81,7 @@ export class OutputFile {
 
   /** Write bytes at an offset (a whole-file download). */
   writeAt(offset: number, data: Uint8Array): void {
+    this.stopIfInterrupted();
     try {
       writeSync(this.temp.handle.fd, data, 0, data.length, offset);
     } catch (error) {
