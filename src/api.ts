@@ -8,7 +8,9 @@ import { withEngine } from './backends/select.js';
 import type { EngineChoice, MakeResult, SyncResult } from './backends/types.js';
 import { zsyncCanFetch } from './backends/zsync-sync.js';
 import { ZpumpError, fromSystemError } from './errors.js';
-import { dataUrlOf, parseAnnouncement, parseV03Time, type Announcement } from './format/announcement.js';
+import { checkableIdentity, dataUrlOf, parseAnnouncement, parseV03Time, signatureUrlOf, type Announcement } from './format/announcement.js';
+import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, type UrlRules } from './format/url-policy.js';
+import { verifyIdentity } from './local/identity-check.js';
 import { parseControlFile, type ControlFile } from './format/control-file.js';
 import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
 import { readStdin } from './local/stdin.js';
@@ -105,6 +107,12 @@ export interface SyncOptions {
   baseUrl?: string;
   /** Also keep the control file here (zsync -k). */
   saveControlAs?: string;
+  /** Schemes an announcement's URLs may use (default: all zpump reads; the subscriber narrows it). */
+  schemes?: readonly string[];
+  /** Take an announcement whose identity zpump cannot check (none, unknown methods) unchecked. */
+  acceptUnverified?: boolean;
+  /** Called with the finished, verified temporary file right before it is renamed over the target. */
+  beforeCommit?: (tempPath: string) => Promise<void>;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
 }
 
@@ -113,28 +121,37 @@ export type SyncOutcome = SyncResult & { seconds: number; dataUrl: string };
 export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const started = performance.now();
   const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
-  const source = await loadControl(options.control, options.transport);
+  const rules: UrlRules = { schemes: options.schemes ?? ALL_SCHEMES };
+  const source = await loadControl(options.control, options.transport, rules);
   const message = source.announcement;
+  // Refused before anything is fetched: a file nobody can check is taken only when asked for.
+  const identity = message ? checkableIdentity(message.identity, options.acceptUnverified) : undefined;
+  const beforeCommit = identity?.method === 'md5' || options.beforeCommit
+    ? async (tempPath: string) => {
+        if (identity?.method === 'md5') await verifyIdentity(tempPath, identity, target);
+        await options.beforeCommit?.(tempPath);
+      }
+    : undefined;
   if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
   const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
-  const dataUrl = message && !options.url ? dataUrlOf(message) : resolveDataUrl(options.url ?? source.control?.urls[0], options.baseUrl ?? source.location);
+  const dataUrl = message && !options.url ? dataUrlOf(message, rules) : resolveDataUrl(options.url ?? source.control?.urls[0], options.baseUrl ?? source.location);
   const seeds = await existingSeeds(target, options.seeds ?? []);
   const control = source.control;
   const mtime = message?.mtime === undefined ? control?.mtime : (parseV03Time(message.mtime) ?? NaN) / 1000;
   if (message && (!control || seeds.length === 0)) {
     // No signature, or nothing local to compare it with: fetch whole, verify the identity, rename.
     const { wholeDownload } = await import('./backends/whole-download.js');
-    const result = await wholeDownload({ dataUrl, target, size: message.size, identity: message.identity, mtime: Number.isFinite(mtime) ? mtime : undefined, transport: options.transport, onProgress: options.onProgress });
+    const result = await wholeDownload({ dataUrl, target, size: message.size, identity, beforeCommit: options.beforeCommit, mtime: Number.isFinite(mtime) ? mtime : undefined, transport: options.transport, onProgress: options.onProgress });
     return done(result, dataUrl);
   }
   if (!control) throw new ZpumpError('E_INTERNAL', 'no control file loaded');
   if (message && control.length !== message.size) {
     throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: its signature describes ${control.length} bytes but size says ${message.size}`);
   }
-  const sha512 = message?.identity.method.toLowerCase() === 'sha512' ? message.identity.value : undefined;
+  const sha512 = identity?.method === 'sha512' ? identity.value : undefined;
   const request = {
     control, controlLocation: source.location, dataUrl, target, seeds, transport: options.transport, onProgress: options.onProgress,
-    sha512, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
+    sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
   };
   const canUseZsync = zsyncCanFetch(dataUrl) && control.length > 0 && !control.gzip;
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
@@ -165,10 +182,10 @@ interface LoadedControl {
   announcement?: Announcement;
 }
 
-async function fetchBytes(url: string, transport: OpenOptions | undefined): Promise<{ bytes: Uint8Array; finalUrl: string }> {
+async function fetchBytes(url: string, transport: OpenOptions | undefined, maxBytes?: number): Promise<{ bytes: Uint8Array; finalUrl: string }> {
   const { fetchDocument } = await import('./transport/http.js');
   const { httpOptionsFrom } = await import('./transport/open.js');
-  return fetchDocument(url, httpOptionsFrom(transport));
+  return fetchDocument(url, { ...httpOptionsFrom(transport), ...(maxBytes === undefined ? {} : { maxBytes }) });
 }
 
 function parseFrom(bytes: Uint8Array, where: string): ControlFile {
@@ -180,37 +197,43 @@ function parseFrom(bytes: Uint8Array, where: string): ControlFile {
   }
 }
 
-/** A referenced .zsync over a range transport (sftp): its size comes from the message. */
+/** A referenced .zsync over a range transport (sftp): its size comes from the message, capped before the buffer is made. */
 async function readWholeOver(url: string, size: number | undefined, transport?: OpenOptions): Promise<Uint8Array> {
   if (size === undefined) throw new ZpumpError('E_BAD_MESSAGE', `bad announcement: the signature at ${url} is referenced without its size`);
+  cappedSize(size, MAX_REFERENCED_SIGNATURE_BYTES, 'zsync.size');
   const { openRangeSource } = await import('./transport/open.js');
   const source = await openRangeSource(url, transport);
   const bytes = new Uint8Array(size);
   try {
-    await source.readRanges([{ start: 0, end: size }], (chunk) => bytes.set(chunk.data, chunk.offset));
+    await source.readRanges([{ start: 0, end: size }], (chunk) => {
+      if (chunk.offset + chunk.data.length > size) throw new ZpumpError('E_BAD_CONTROL', `${url} sent more than the ${size} bytes announced`);
+      bytes.set(chunk.data, chunk.offset);
+    });
   } finally {
     await source.close();
   }
   return bytes;
 }
 
-async function loadControl(where: string | Announcement, transport?: OpenOptions): Promise<LoadedControl> {
+async function loadControl(where: string | Announcement, transport: OpenOptions | undefined, rules: UrlRules): Promise<LoadedControl> {
   if (typeof where !== 'string' || where === '-' || /\.json$/i.test(where)) {
     const announcement = typeof where !== 'string' ? where : parseAnnouncement(where === '-' ? await readStdin() : await readSmallFile(where));
-    const loaded: LoadedControl = { location: dataUrlOf(announcement), announcement };
+    const loaded: LoadedControl = { location: dataUrlOf(announcement, rules), announcement };
     if (announcement.zsync?.kind === 'inline') {
       loaded.bytes = announcement.zsync.bytes;
       loaded.control = parseFrom(loaded.bytes, `${typeof where === 'string' ? where : where.relPath} (inline signature)`);
     } else if (announcement.zsync?.kind === 'reference') {
-      const base = announcement.baseUrl.endsWith('/') ? announcement.baseUrl : `${announcement.baseUrl}/`;
-      const url = new URL(announcement.zsync.retrievePath.replace(/^\/+/, ''), base).href;
+      // The one URL check (scheme, under baseUrl once decoded), and no read past the cap.
+      const url = signatureUrlOf(announcement, rules)!;
+      const announced = announcement.zsync.size;
+      const limit = announced === undefined ? MAX_REFERENCED_SIGNATURE_BYTES : cappedSize(announced, MAX_REFERENCED_SIGNATURE_BYTES, 'zsync.size');
       const bytes = /^https?:/.test(url)
-        ? (await fetchBytes(url, transport)).bytes
+        ? (await fetchBytes(url, transport, limit)).bytes
         : /^sftp:/.test(url)
-          ? await readWholeOver(url, announcement.zsync.size, transport)
-          : await readSmallFile(url.startsWith('file:') ? fileURLToPath(url) : url);
+          ? await readWholeOver(url, announced, transport)
+          : await readBoundedFile(fileURLToPath(url), limit);
       loaded.bytes = bytes;
-      loaded.control = parseFrom(bytes, url);
+      loaded.control = parseReferenced(bytes, url);
     }
     return loaded;
   }
@@ -220,6 +243,48 @@ async function loadControl(where: string | Announcement, transport?: OpenOptions
   }
   const path = where.startsWith('file://') ? fileURLToPath(where) : where;
   return { ...(await readControlFile(path)), location: path };
+}
+
+/**
+ * A signature a message points at: its parse error never quotes the content (a hostile message
+ * could point at a local secret and read it back from the log).
+ */
+function parseReferenced(bytes: Uint8Array, url: string): ControlFile {
+  try {
+    return parseControlFile(bytes);
+  } catch (error) {
+    if (!(error instanceof ZpumpError)) throw error;
+    throw new ZpumpError(error.code, `${url}: not a usable .zsync signature (${bytes.length} bytes read; content not shown)`);
+  }
+}
+
+/** A local file read up to `limit` bytes: /dev/zero or a FIFO named by a message cannot fill memory. */
+async function readBoundedFile(path: string, limit: number): Promise<Uint8Array> {
+  const { open, constants } = await import('node:fs/promises');
+  let handle;
+  try {
+    // Non-blocking: a FIFO named by a message must not hang the open until some writer appears.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read', path);
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `${path} is not a regular file`);
+    const buf = new Uint8Array(Math.min(limit, st.size) + 1);
+    let filled = 0;
+    while (filled < buf.length) {
+      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    if (filled > limit) throw new ZpumpError('E_BAD_CONTROL', `${path} is larger than the ${limit} bytes announced`);
+    return buf.subarray(0, filled);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read', path);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function readSmallFile(path: string): Promise<Uint8Array> {

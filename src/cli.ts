@@ -73,6 +73,7 @@ function program(setExit: (code: number) => void): Command {
       .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)'),
   )
     .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C client (plain http:// only), js = built-in; auto uses zsync for http:// when installed').default('auto').argParser(usage(parseEngine)))
+    .option('--accept-unverified', 'CONTROL is an announcement whose identity zpump cannot check (method none or unknown): use it unchecked', false)
     .option('--json', 'result as JSON: engine, bytesReused, bytesFetched, requests, seconds, verified', false)
     .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc\n  zpump sync -u sftp://me@data.example.org/srv/big.nc --ssh-key ~/.ssh/id_ed25519 big.nc.zsync big.nc')
     .action(async (control: string, target: string | undefined, opts) => {
@@ -174,6 +175,7 @@ function program(setExit: (code: number) => void): Command {
       .addOption(new Option('--instance <N>', 'MQTT --shared: tells apart members on one host with the same --dir').default(1).argParser(usage((t) => parseCount(t, '--instance', 1))))
       .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
       .option('--allow-file', 'accept file: data URLs (off by default: a message could read any local file)', false)
+      .option('--accept-unverified', 'apply files whose identity zpump cannot check (method none or unknown; md5 and sha512 are checked)', false)
       .addOption(new Option('--engine <auto|zsync|js>', 'sync engine; auto = the C zsync for http:// when installed, js otherwise').default('auto').argParser(usage(parseEngine)))
       .addOption(new Option('--retries <N>', 'attempts after the first for a failed transfer, with backoff').default(3).argParser(usage((t) => parseCount(t, '--retries'))))
       .addOption(new Option('--retry-delay <SECONDS>', 'first retry delay, doubled each time').default(1).argParser(usage((t) => parseSeconds(t, '--retry-delay'))))

@@ -55,6 +55,8 @@ export interface SyncRequest {
   mtime?: number;
   /** An announcement's sha512 identity (base64): checked too before the rename. */
   sha512?: string;
+  /** Called with the finished, verified temporary file right before the rename (md5 identity, path re-check). */
+  beforeCommit?: (tempPath: string) => Promise<void>;
   /** CA certificates, SSH keys...: passed to the transport as they are. */
   transport?: OpenOptions;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;

@@ -1,7 +1,7 @@
 // No signature (a small file, or an announcement without one) or nothing local to reuse: fetch
 // the file whole, check it against the announced identity, and rename it into place.
 
-import type { Identity } from '../format/announcement.js';
+import { verifyIdentity } from '../local/identity-check.js';
 import { OutputFile } from '../local/output-file.js';
 import { openRangeSource, type OpenOptions } from '../transport/open.js';
 import type { SyncResult } from './types.js';
@@ -10,15 +10,17 @@ export interface WholeDownloadRequest {
   dataUrl: string;
   target: string;
   size: number;
-  identity?: Identity;
+  /** A checkable identity (format/announcement checkableIdentity); none only when the operator accepted unverified files. */
+  identity?: { method: 'sha512' | 'md5'; value: string };
   mtime?: number;
   transport?: OpenOptions;
+  /** Called with the verified temporary file right before the rename (the subscriber re-checks the path there). */
+  beforeCommit?: (tempPath: string) => Promise<void>;
   onProgress?: (phase: 'fetch', done: number, total: number) => void;
 }
 
 export async function wholeDownload(request: WholeDownloadRequest): Promise<SyncResult> {
-  // Other v03 methods (md5, arbitrary, ...) are accepted but cannot be checked here.
-  const sha512 = request.identity?.method.toLowerCase() === 'sha512' ? request.identity.value : undefined;
+  const sha512 = request.identity?.method === 'sha512' ? request.identity.value : undefined;
   const out = await OutputFile.create(request.target, request.size, 1 << 20, { sha512: sha512 !== undefined });
   try {
     let requests = 0;
@@ -35,8 +37,11 @@ export async function wholeDownload(request: WholeDownloadRequest): Promise<Sync
         await source.close();
       }
     }
+    // md5 is not hashed on the fly: one more read of what was written, before it may replace anything.
+    if (request.identity?.method === 'md5') await verifyIdentity(out.path, request.identity, request.target);
+    await request.beforeCommit?.(out.path);
     await out.commit(sha512 ? { sha512Base64: sha512 } : {}, request.mtime);
-    return { engine: 'js', target: request.target, length: request.size, bytesReused: 0, bytesFetched, requests, verified: sha512 !== undefined };
+    return { engine: 'js', target: request.target, length: request.size, bytesReused: 0, bytesFetched, requests, verified: request.identity !== undefined };
   } catch (error) {
     await out.discard();
     throw error;

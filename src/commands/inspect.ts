@@ -65,13 +65,13 @@ async function inspectAnnouncement(path: string, flags: { json: boolean }): Prom
   }
   const inline = m.zsync?.kind === 'inline' ? m.zsync.bytes : undefined;
   const signature = inline ? { form: 'inline', ...(accepted.ok ? describeControl(parseControlFile(inline), inline.length) : {}) } : m.zsync?.kind === 'reference' ? { form: 'reference', retrievePath: m.zsync.retrievePath, size: m.zsync.size ?? null } : { form: 'none' };
-  const info = { kind: 'announcement', relPath: m.relPath, baseUrl: m.baseUrl, dataUrl: dataUrlOf(m), size: m.size, mtime: m.mtime ?? null, pubTime: m.pubTime, identity: m.identity, fileOp: m.fileOp ?? null, signature, accepted };
+  const info = { kind: 'announcement', relPath: m.relPath, baseUrl: m.baseUrl, dataUrl: dataUrlOrNull(m), size: m.size, mtime: m.mtime ?? null, pubTime: m.pubTime, identity: m.identity, fileOp: m.fileOp ?? null, signature, accepted };
   if (flags.json) {
     printJson({ path, ...info });
     return 0;
   }
   say(`${path}: announcement (v03) of ${m.relPath}${m.fileOp ? ` with fileOp ${JSON.stringify(m.fileOp)}` : ''}`);
-  say(`  data          ${info.dataUrl}`);
+  say(`  data          ${info.dataUrl ?? 'none: the URL policy refuses it (see below)'}`);
   say(`  size          ${m.size} (${formatBytes(m.size)})`);
   if (m.mtime) say(`  mtime         ${m.mtime}`);
   say(`  pubTime       ${m.pubTime}`);
@@ -109,4 +109,13 @@ export async function runInspect(control: string, flags: { json: boolean }): Pro
   say(`  usable by     js engine: ${usable.js ? 'yes' : 'no'}; zsync 0.6.2: ${usable.zsync ? 'yes' : 'no'}`);
   for (const p of [...(info.problems as string[]), ...(cf.notes ?? [])]) say(`  note          ${p}`);
   return 0;
+}
+
+/** The data URL, or null when the URL policy refuses it (the refusal is shown under "subscribe"). */
+function dataUrlOrNull(m: Parameters<typeof dataUrlOf>[0]): string | null {
+  try {
+    return dataUrlOf(m);
+  } catch {
+    return null;
+  }
 }

@@ -16,6 +16,7 @@ export interface SubscribeFlags extends TransportFlags {
   subtopic: string;
   exchange: string;
   allowFile: boolean;
+  acceptUnverified: boolean;
   engine: EngineChoice;
   json: boolean;
   retries: number;
@@ -28,13 +29,21 @@ export interface SubscribeFlags extends TransportFlags {
   topic?: string;
 }
 
+const STOP_GRACE_MS = 3000;
+
 export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise<number> {
   const transport = await transportFrom(flags);
   const dir = resolve(flags.dir);
   await ensureDirectory(dir, '--dir');
   const source = await openSource(spec, { exchange: flags.exchange, queue: flags.queue, subtopic: flags.subtopic, dir, shared: flags.shared, instance: flags.instance, topic: flags.topic });
+  // SIGTERM/SIGINT abort one signal that every wait listens to: the bus (ConsumeOptions.signal),
+  // the per-file lock, the retry backoff. A transfer still running after STOP_GRACE_MS is cut by
+  // exiting; its temporary is removed by the next run.
+  const stop = new AbortController();
   const subscriber = new Subscriber({
     dir,
+    signal: stop.signal,
+    acceptUnverified: flags.acceptUnverified === true,
     schemes: flags.allowFile ? [...DEFAULT_SCHEMES, 'file'] : DEFAULT_SCHEMES,
     messageLimit: flags.messageLimit,
     engine: flags.engine,
@@ -45,8 +54,16 @@ export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise
     report: (r) => (flags.json ? printJson(r) : say(describeReport(r, formatBytes))),
     log: warn,
   });
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  const onSignal = (name: NodeJS.Signals) => {
+    const code = name === 'SIGINT' ? 130 : 143;
+    if (stop.signal.aborted) process.exit(code); // a second signal: now
+    warn(`${name}: stopping (messages in hand stay queued for the next run)`);
+    stop.abort();
+    setTimeout(() => {
+      warn(`still busy ${STOP_GRACE_MS / 1000} s after ${name}: exiting now`);
+      process.exit(code);
+    }, STOP_GRACE_MS).unref();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const onReady = () => warn(`ready: applying announcements from ${source.where} to ${dir}`);

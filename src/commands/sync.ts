@@ -13,6 +13,7 @@ export interface SyncFlags extends TransportFlags {
   url?: string;
   engine: EngineChoice;
   json: boolean;
+  acceptUnverified?: boolean;
 }
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
@@ -25,7 +26,7 @@ export async function runSync(control: string, target: string | undefined, flags
   let bar: Progress | undefined;
   let phase = '';
   const result = await sync({
-    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine,
+    control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, acceptUnverified: flags.acceptUnverified === true,
     transport,
     onProgress: (p, done, total) => {
       if (p !== phase) {

@@ -4,6 +4,7 @@
 // retPath for retrievePath, a string size, a non-object zsync counts as missing).
 
 import { ZpumpError } from '../errors.js';
+import { ALL_SCHEMES, fetchableUrl, type UrlRules } from './url-policy.js';
 import { looksLikeWnm, renderWnm, wnmToV03, type WnmFields } from './wnm.js';
 
 export interface Identity {
@@ -42,11 +43,40 @@ export function v03Time(ms: number, withMillis = true): string {
   return withMillis ? compact : compact.replace(/\.\d+$/, '');
 }
 
+/** A v03 time in ms since 1970, or undefined when it is not one (a 13th month, 25 o'clock, text). */
 export function parseV03Time(text: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d+))?$/.exec(text);
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d{1,9}))?$/.exec(text);
   if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const ms = Number(((m[7] ?? '0') + '00').slice(0, 3));
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  const time = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  // Date.UTC rolls 20261332 over into the next year: a field out of range is no time at all.
+  const back = new Date(time);
+  if (year < 1970 || back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || back.getUTCHours() !== hour || back.getUTCMinutes() !== minute || back.getUTCSeconds() !== second) {
+    return undefined;
+  }
+  return time;
+}
+
+/** Identity methods zpump can check (both v03's); the digest length in bytes of each. */
+export const VERIFIABLE_METHODS: Readonly<Record<string, number>> = { sha512: 64, md5: 16 };
+
+/**
+ * The identity a subscriber checks the result against: sha512 or md5 with a base64 digest of the
+ * right length. Anything else (none, arbitrary, an unknown method, a malformed value) is refused
+ * unless the operator accepts unverified files; then undefined (nothing to check).
+ */
+export function checkableIdentity(identity: Identity, acceptUnverified = false): { method: 'sha512' | 'md5'; value: string } | undefined {
+  const method = identity.method.toLowerCase();
+  const length = VERIFIABLE_METHODS[method];
+  if (length === undefined) {
+    if (acceptUnverified) return undefined;
+    throw bad(`identity method ${JSON.stringify(identity.method.slice(0, 40))} cannot be verified (zpump checks ${Object.keys(VERIFIABLE_METHODS).join(' and ')}); --accept-unverified takes such files unchecked`);
+  }
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(identity.value) || Buffer.from(identity.value, 'base64').length !== length) {
+    throw bad(`the ${method} identity value is not the base64 of a ${length}-byte digest`);
+  }
+  return { method: method as 'sha512' | 'md5', value: identity.value };
 }
 
 export function renderAnnouncement(a: Announcement): string {
@@ -137,8 +167,17 @@ function readZsync(v: unknown): ZsyncField | undefined {
   return undefined;
 }
 
-/** Where subscribers fetch the data: baseUrl + (retrievePath or relPath). */
-export function dataUrlOf(a: Announcement): string {
-  const path = (a.retrievePath ?? a.relPath).replace(/^\/+/, '');
-  return new URL(path.split('/').map(encodeURIComponent).join('/'), a.baseUrl.endsWith('/') ? a.baseUrl : `${a.baseUrl}/`).href;
+/**
+ * Where subscribers fetch the data: baseUrl + (retrievePath or relPath), through the one URL check
+ * (format/url-policy fetchableUrl). `rules` default to every scheme zpump reads: the subscriber
+ * narrows them (file: only with --allow-file).
+ */
+export function dataUrlOf(a: Announcement, rules: UrlRules = { schemes: ALL_SCHEMES }): string {
+  return fetchableUrl(a.retrievePath ?? a.relPath, { ...rules, baseUrl: a.baseUrl, what: a.retrievePath !== undefined ? 'retrievePath' : 'relPath' });
+}
+
+/** Where a signature sent by reference is fetched: zsync.retrievePath under baseUrl, same check. */
+export function signatureUrlOf(a: Announcement, rules: UrlRules = { schemes: ALL_SCHEMES }): string | undefined {
+  if (a.zsync?.kind !== 'reference') return undefined;
+  return fetchableUrl(a.zsync.retrievePath, { ...rules, baseUrl: a.baseUrl, what: 'zsync.retrievePath' });
 }

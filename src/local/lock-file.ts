@@ -32,10 +32,16 @@ async function isStale(path: string): Promise<boolean> {
   return Date.now() - st.mtimeMs > STALE_MS;
 }
 
-export async function withFileLock<T>(target: string, work: () => Promise<T>, timeoutMs = 30 * 60_000): Promise<T> {
+/**
+ * Run `work` holding the lock of `target`. Waiting for another holder is bounded (`timeoutMs`) and
+ * ends at once when `signal` aborts (SIGTERM, a newer message for the file): it then rejects with
+ * the signal's abort error and takes no lock.
+ */
+export async function withFileLock<T>(target: string, work: () => Promise<T>, timeoutMs = 30 * 60_000, signal?: AbortSignal): Promise<T> {
   const path = lockPathFor(target);
   const deadline = Date.now() + timeoutMs;
   for (let wait = 50; ; wait = Math.min(1000, wait * 2)) {
+    signal?.throwIfAborted();
     try {
       const fh = await open(path, 'wx', 0o644);
       await fh.writeFile(`${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
@@ -48,7 +54,7 @@ export async function withFileLock<T>(target: string, work: () => Promise<T>, ti
         continue;
       }
       if (Date.now() > deadline) throw new ZpumpError('E_IO', `${target} is locked by another subscriber (${path}); giving up after ${Math.round(timeoutMs / 1000)} s`);
-      await sleep(wait);
+      await sleep(wait, undefined, signal ? { signal } : undefined);
     }
   }
   try {

@@ -3,17 +3,19 @@
 // written (scheme allow-list, relPath that stays inside --dir, signature that agrees with size).
 
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
-import { renderAnnouncement, v03Time, type Announcement } from '../format/announcement.js';
+import { checkableIdentity, dataUrlOf, parseV03Time, renderAnnouncement, signatureUrlOf, v03Time, type Announcement } from '../format/announcement.js';
+import { DEFAULT_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize } from '../format/url-policy.js';
 import { WNM_MAX_BYTES, type WnmFields, type WnmRel } from '../format/wnm.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { digestFile } from '../local/file-digest.js';
+import { checkUnderRoot, refuseOwnNames } from '../local/safe-path.js';
 
 /** Signatures whose base64 is larger travel by reference (the .zsync is published beside the file). */
 export const DEFAULT_INLINE_LIMIT = 64 << 10;
@@ -168,37 +170,49 @@ export const renamedFrom = (a: Announcement): string | undefined => (typeof a.fi
 export interface AcceptOptions {
   /** URL schemes the subscriber fetches from (default http, https, sftp). */
   schemes?: readonly string[];
+  /** Take files whose identity cannot be checked (method none or unknown) unchecked. */
+  acceptUnverified?: boolean;
 }
 
-export const DEFAULT_SCHEMES = ['http', 'https', 'sftp'] as const;
+export { DEFAULT_SCHEMES };
 
 const refuse = (message: string): ZpumpError => new ZpumpError('E_BAD_MESSAGE', message);
 const unsafe = (message: string): ZpumpError => new ZpumpError('E_UNSAFE_PATH', message);
 
-/** Checks that need no disk: relPath syntax, scheme, signature consistency. Returns the inline signature, parsed. */
+/**
+ * Checks that need no disk, in one place: local names (relPath, a rename's source), every URL the
+ * message names (format/url-policy), times, identity, signature size and consistency. Returns the
+ * inline signature, parsed.
+ */
 export function checkMessage(a: Announcement, options: AcceptOptions = {}): { control?: ControlFile } {
   checkRelPath(a.relPath, 'relPath');
-  if (a.retrievePath !== undefined) checkRelPath(a.retrievePath, 'retrievePath');
+  refuseOwnNames(a.relPath, 'relPath');
   const rename = renamedFrom(a);
-  if (rename !== undefined) checkRelPath(rename, 'fileOp.rename');
-  const schemes = options.schemes ?? DEFAULT_SCHEMES;
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(a.baseUrl)?.[1]?.toLowerCase();
-  if (scheme === undefined) throw refuse(`baseUrl ${JSON.stringify(a.baseUrl)} is not a URL`);
-  if (!schemes.includes(scheme)) {
-    throw refuse(`baseUrl ${a.baseUrl}: the ${scheme}: scheme is not allowed here (allowed: ${schemes.join(', ')}${scheme === 'file' ? '; --allow-file accepts file: URLs' : ''})`);
+  if (rename !== undefined) {
+    checkRelPath(rename, 'fileOp.rename');
+    refuseOwnNames(rename, 'fileOp.rename');
   }
+  const rules = { schemes: options.schemes ?? DEFAULT_SCHEMES };
+  dataUrlOf(a, rules); // baseUrl and retrievePath: scheme, and under baseUrl once decoded
+  // Times order the messages of a file: one that does not parse cannot be ordered, nor trusted to remove.
+  if (parseV03Time(a.pubTime) === undefined) throw refuse(`bad announcement: pubTime ${JSON.stringify(a.pubTime.slice(0, 40))} is not a v03 time (YYYYMMDDTHHMMSS[.fff], UTC)`);
+  if (a.mtime !== undefined && parseV03Time(a.mtime) === undefined) throw refuse(`bad announcement: mtime ${JSON.stringify(a.mtime.slice(0, 40))} is not a v03 time (YYYYMMDDTHHMMSS[.fff], UTC)`);
   if (isRemove(a)) return {};
+  checkableIdentity(a.identity, options.acceptUnverified);
   if (a.zsync?.kind === 'inline') {
     let control: ControlFile;
     try {
       control = parseControlFile(a.zsync.bytes);
     } catch (error) {
-      throw refuse(`the inline signature of ${a.relPath} is not a valid .zsync: ${error instanceof Error ? error.message : String(error)}`);
+      throw refuse(`the inline signature of ${JSON.stringify(a.relPath)} is not a valid .zsync: ${error instanceof Error ? error.message : String(error)}`);
     }
-    if (control.length !== a.size) throw refuse(`the signature of ${a.relPath} describes ${control.length} bytes but size says ${a.size}`);
+    if (control.length !== a.size) throw refuse(`the signature of ${JSON.stringify(a.relPath)} describes ${control.length} bytes but size says ${a.size}`);
     return { control };
   }
-  if (a.zsync?.kind === 'reference') checkRelPath(a.zsync.retrievePath, 'zsync.retrievePath');
+  if (a.zsync?.kind === 'reference') {
+    signatureUrlOf(a, rules);
+    if (a.zsync.size !== undefined) cappedSize(a.zsync.size, MAX_REFERENCED_SIGNATURE_BYTES, 'zsync.size');
+  }
   return {};
 }
 
@@ -211,30 +225,29 @@ function checkRelPath(path: string, field: string): void {
 }
 
 /**
- * The absolute local path for relPath under dir, refused when it would land outside dir through a
- * symlink in the existing part of the path or when the target itself is a symlink.
+ * THE place a message's local path is resolved: relPath under dir, refused when it names zpump's
+ * own files, or would be reached through a symbolic link or land on one (local/safe-path). Every
+ * write, rename and remove re-checks the result with recheckLocalPath right before it happens.
  */
 export async function localPathFor(dir: string, relPath: string): Promise<string> {
   checkRelPath(relPath, 'relPath');
-  const root = await realpath(dir).catch((error: unknown) => {
+  refuseOwnNames(relPath, 'relPath');
+  const root = await realDir(dir);
+  const target = resolve(root, ...relPath.split('/').filter((p) => p !== '' && p !== '.'));
+  await checkUnderRoot(root, target, relPath);
+  return target;
+}
+
+/** The same walk again, right before a write, rename or remove of `target` (from localPathFor). */
+export async function recheckLocalPath(dir: string, target: string): Promise<void> {
+  const root = await realDir(dir);
+  await checkUnderRoot(root, target, relative(root, target).split(sep).join('/'));
+}
+
+async function realDir(dir: string): Promise<string> {
+  return realpath(dir).catch((error: unknown) => {
     throw fromSystemError(error, 'cannot use --dir', dir);
   });
-  const target = resolve(root, ...relPath.split('/').filter((p) => p !== '' && p !== '.'));
-  const outside = (p: string): boolean => p !== root && !p.startsWith(root + sep);
-  if (outside(target)) throw unsafe(`relPath ${JSON.stringify(relPath)} resolves outside --dir`);
-  // Walk up to the deepest folder that exists; its real path must still be inside dir.
-  let existing = dirname(target);
-  for (;;) {
-    const st = await lstat(existing).catch(() => undefined);
-    if (st) break;
-    existing = dirname(existing);
-  }
-  const real = await realpath(existing);
-  if (outside(real)) throw unsafe(`relPath ${JSON.stringify(relPath)} leads outside --dir through a symbolic link (${existing} → ${real})`);
-  const st = await lstat(target).catch(() => undefined);
-  if (st?.isSymbolicLink()) throw unsafe(`relPath ${JSON.stringify(relPath)} is a symbolic link in --dir; refusing to write through it`);
-  if (st && !st.isFile()) throw unsafe(`relPath ${JSON.stringify(relPath)} is a ${st.isDirectory() ? 'directory' : 'special file'} in --dir`);
-  return target;
 }
 
 /** Make the folders of a checked local path (after localPathFor). */

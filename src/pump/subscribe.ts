@@ -3,7 +3,9 @@
 // signature vs size) → local path inside --dir → per-file lock → newer-wins → sync (delta when
 // there is a signature and a local copy, whole otherwise) → verify → rename → ack.
 // Refusals are final (set aside at once); transfer failures are retried with backoff, then set
-// aside too, so one poison message never blocks the queue.
+// aside too, so one poison message never blocks the queue. Every wait (lock, backoff) ends when
+// the subscriber is stopped (SIGTERM) or a newer message for the same file comes in; a stopped
+// message is neither acked nor set aside, so the bus hands it out again next time.
 
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -11,12 +13,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sync, type SyncOutcome } from '../api.js';
 import type { EngineChoice } from '../backends/types.js';
 import { isZpumpError, type ErrorCode } from '../errors.js';
-import { DEFAULT_MESSAGE_LIMIT, parseAnnouncement, parseV03Time, type Announcement } from '../format/announcement.js';
+import { DEFAULT_MESSAGE_LIMIT, checkableIdentity, parseAnnouncement, parseV03Time, v03Time, type Announcement } from '../format/announcement.js';
 import { writeFileAtomically } from '../local/atomic-file.js';
+import { verifyIdentity } from '../local/identity-check.js';
 import { withFileLock } from '../local/lock-file.js';
 import type { OpenOptions } from '../transport/open.js';
 import type { ConsumeOptions, Delivery, Source } from './bus/types.js';
-import { DEFAULT_SCHEMES, checkMessage, isRemove, localPathFor, makeParents, renamedFrom } from './message.js';
+import { DEFAULT_SCHEMES, checkMessage, isRemove, localPathFor, makeParents, recheckLocalPath, renamedFrom } from './message.js';
 
 export interface SubscriberOptions {
   dir: string;
@@ -30,6 +33,12 @@ export interface SubscriberOptions {
   retryDelayMs?: number;
   /** Where refused messages are kept when the bus has no place of its own (spool has rejected/). */
   rejectedDir?: string;
+  /** Take files whose identity zpump cannot check (method none or unknown) unchecked. */
+  acceptUnverified?: boolean;
+  /** Stops every wait (lock, backoff) and the consumption itself: SIGTERM/SIGINT in the command. */
+  signal?: AbortSignal;
+  /** How long to wait for another writer's lock on a file (default 30 min). */
+  lockTimeoutMs?: number;
   report: (report: ApplyReport) => void;
   log: (line: string) => void;
 }
@@ -51,27 +60,49 @@ export interface ApplyReport {
   attempts: number;
 }
 
+/** Times further ahead than this are taken as "now" for ordering (a clock or a message gone wrong). */
+export const FUTURE_SLACK_MS = 24 * 3600_000;
+
+/**
+ * Control characters in message fields (a relPath with a newline...) escaped JSON-style, so no
+ * field can start a line of its own in the log and pass for zpump's own output.
+ */
+export function logSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1).replace(/^[\u007f-\u009f\u2028\u2029]$/, (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/** The subscriber was stopped while this message was in hand: not applied, not refused. */
+class Stopped extends Error {}
+
 /** Refusals: the message is wrong, trying again cannot help. */
 const FINAL: ReadonlySet<ErrorCode> = new Set(['E_BAD_MESSAGE', 'E_UNSAFE_PATH', 'E_USAGE', 'E_UNSUPPORTED', 'E_BAD_INPUT', 'E_BAD_CONTROL']);
 
 export class Subscriber {
   private readonly chains = new Map<string, Promise<unknown>>();
-  /** The latest arrival per file: an older message still waiting for its turn is skipped. */
-  private readonly latest = new Map<string, number>();
+  /** The latest arrival per file, and how to cut short the waits of the one before it. */
+  private readonly latest = new Map<string, { arrival: number; superseded: AbortController }>();
   private arrivals = 0;
   applied = 0;
   setAside = 0;
+  /** Messages left to the bus because the subscriber was stopped while they were in hand. */
+  leftForLater = 0;
 
   constructor(private readonly options: SubscriberOptions) {}
+
+  private log(line: string): void {
+    this.options.log(logSafe(line));
+  }
 
   /** Consume `source` until it ends (once) or `signal` aborts. */
   async run(source: Source, consume: Omit<ConsumeOptions, 'log'>): Promise<void> {
     await mkdir(this.options.dir, { recursive: true });
     const refused = (id: string, reason: string): void => {
       this.setAside++;
-      this.options.log(`refused ${id}: ${reason}`);
+      this.log(`refused ${id}: ${reason}`);
     };
-    await source.consume((delivery) => this.take(delivery, source.keepsRejected === true), { messageLimit: this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT, refused, ...consume, log: this.options.log });
+    const signal = this.options.signal && consume.signal !== this.options.signal ? AbortSignal.any([this.options.signal, consume.signal]) : consume.signal;
+    await source.consume((delivery) => this.take(delivery, source.keepsRejected === true), { messageLimit: this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT, refused, ...consume, signal, log: (line) => this.log(line) });
   }
 
   /** Apply one delivery, then ack it or set it aside; never throws. */
@@ -82,14 +113,20 @@ export class Subscriber {
       this.options.report(report);
       await delivery.ack();
     } catch (error) {
+      if (error instanceof Stopped || this.options.signal?.aborted) {
+        // Neither applied nor wrong: the bus keeps it (spool file stays, AMQP redelivers).
+        this.leftForLater++;
+        this.log(`stopped: ${delivery.id} left for the next run`);
+        return;
+      }
       const reason = error instanceof Error ? error.message : String(error);
       this.setAside++;
-      this.options.log(`refused ${delivery.id}: ${reason}`);
+      this.log(`refused ${delivery.id}: ${reason}`);
       try {
         if (!busKeepsRejected) await this.keepRejected(delivery, reason);
         await delivery.setAside(reason);
       } catch (keepError) {
-        this.options.log(`could not set ${delivery.id} aside: ${keepError instanceof Error ? keepError.message : String(keepError)}`);
+        this.log(`could not set ${delivery.id} aside: ${keepError instanceof Error ? keepError.message : String(keepError)}`);
       }
     }
   }
@@ -107,13 +144,21 @@ export class Subscriber {
   async applyBody(body: Uint8Array, id = 'message'): Promise<ApplyReport> {
     const arrival = ++this.arrivals; // before any await: arrival order is delivery order
     const message = parseAnnouncement(body, this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT);
-    checkMessage(message, { schemes: this.options.schemes ?? DEFAULT_SCHEMES });
+    checkMessage(message, { schemes: this.options.schemes ?? DEFAULT_SCHEMES, acceptUnverified: this.options.acceptUnverified });
     const target = await localPathFor(this.options.dir, message.relPath);
-    if ((this.latest.get(target) ?? 0) < arrival) this.latest.set(target, arrival);
+    const mine = { arrival, superseded: new AbortController() };
+    const before = this.latest.get(target);
+    if ((before?.arrival ?? 0) < arrival) {
+      // A newer message wins: the older one stops waiting (backoff, lock) and reports superseded.
+      before?.superseded.abort();
+      this.latest.set(target, mine);
+    } else {
+      mine.superseded.abort();
+    }
     try {
-      return await this.serialized(target, () => this.withRetries(message, target, id, arrival));
+      return await this.serialized(target, () => this.withRetries(message, target, id, mine));
     } finally {
-      if (this.latest.get(target) === arrival) this.latest.delete(target);
+      if (this.latest.get(target) === mine) this.latest.delete(target);
     }
   }
 
@@ -129,73 +174,120 @@ export class Subscriber {
     }
   }
 
-  private async withRetries(message: Announcement, target: string, id: string, arrival: number): Promise<ApplyReport> {
+  private async withRetries(message: Announcement, target: string, id: string, mine: { arrival: number; superseded: AbortController }): Promise<ApplyReport> {
     const retries = this.options.retries ?? 3;
+    const stop = this.options.signal;
+    const waits = stop ? AbortSignal.any([stop, mine.superseded.signal]) : mine.superseded.signal;
+    const superseded = (attempts: number): ApplyReport => ({ id, relPath: message.relPath, action: 'superseded', seconds: 0, attempts });
     for (let attempt = 1; ; attempt++) {
+      if (stop?.aborted) throw new Stopped();
       // A newer message for this file arrived meanwhile: it wins, this one has nothing left to do.
-      if (this.latest.get(target) !== arrival) return { id, relPath: message.relPath, action: 'superseded', seconds: 0, attempts: attempt - 1 };
+      if (mine.superseded.signal.aborted) return superseded(attempt - 1);
       try {
-        return { ...(await this.apply(message, target, id)), attempts: attempt };
+        return { ...(await this.apply(message, target, id, waits)), attempts: attempt };
       } catch (error) {
+        if (stop?.aborted) throw new Stopped();
+        if (mine.superseded.signal.aborted && !isZpumpError(error)) return superseded(attempt); // its lock wait was cut short
         const final = isZpumpError(error) && FINAL.has(error.code);
         if (final || attempt > retries) {
           if (!final && error instanceof Error) error.message = `${message.relPath}: failed ${attempt} times, last: ${error.message}`;
           throw error;
         }
         const delay = (this.options.retryDelayMs ?? 1000) * 2 ** (attempt - 1);
-        this.options.log(`${message.relPath}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${(delay / 1000).toFixed(1)} s`);
-        await sleep(delay);
+        this.log(`${message.relPath}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        await sleep(delay, undefined, { signal: waits }).catch(() => undefined);
       }
     }
   }
 
-  private async apply(message: Announcement, target: string, id: string): Promise<Omit<ApplyReport, 'attempts'>> {
+  /** When the message says the file was written, for ordering: a time far in the future counts as now. */
+  private orderingTime(message: Announcement): { ms: number; clamped: boolean } {
+    const ms = parseV03Time(message.mtime ?? message.pubTime) ?? 0;
+    const now = Date.now();
+    if (ms <= now + FUTURE_SLACK_MS) return { ms, clamped: false };
+    this.log(`${message.relPath}: its ${message.mtime !== undefined ? 'mtime' : 'pubTime'} ${message.mtime ?? message.pubTime} is more than a day ahead; taken as now`);
+    return { ms: now, clamped: true };
+  }
+
+  private async apply(message: Announcement, target: string, id: string, waits: AbortSignal): Promise<Omit<ApplyReport, 'attempts'>> {
     const started = performance.now();
     const base = { id, relPath: message.relPath };
     const seconds = (): number => Math.round(performance.now() - started) / 1000;
+    const dir = this.options.dir;
+    // The tree may have changed since the path was resolved (a folder swapped for a link between retries).
+    await recheckLocalPath(dir, target);
     // A removal of something never received must not leave empty folders behind.
     if (isRemove(message) && !(await stat(dirname(target)).catch(() => undefined))) return { ...base, action: 'absent', seconds: seconds() };
     await makeParents(target);
+    await recheckLocalPath(dir, target);
+    const lockTimeout = this.options.lockTimeoutMs ?? 30 * 60_000;
     return withFileLock(target, async () => {
-      const announcedMs = parseV03Time(message.mtime ?? message.pubTime) ?? 0;
+      const { ms: announcedMs, clamped } = this.orderingTime(message);
+      const now = Date.now();
+      // A local mtime far ahead (left by an older zpump or a bad clock) must not freeze the file either.
+      const localMs = (mtimeMs: number): number => (mtimeMs > now + FUTURE_SLACK_MS ? now : mtimeMs);
       if (isRemove(message)) {
         const local = await stat(target).catch(() => undefined);
         if (!local) return { ...base, action: 'absent', seconds: seconds() };
-        // A file written after the removal was announced is a newer version: keep it.
-        if (local.mtimeMs > (parseV03Time(message.pubTime) ?? Infinity) + 1) return { ...base, action: 'older', seconds: seconds() };
+        // A file written after the removal was announced is a newer version: keep it. A pubTime
+        // that does not parse (refused earlier anyway) keeps the file too.
+        if (localMs(local.mtimeMs) > (parseV03Time(message.pubTime) ?? -Infinity) + 1) return { ...base, action: 'older', seconds: seconds() };
+        await recheckLocalPath(dir, target);
         await rm(target, { force: true });
         return { ...base, action: 'removed', seconds: seconds() };
       }
+      const identity = checkableIdentity(message.identity, this.options.acceptUnverified);
       let movedFrom: string | undefined;
+      let seeds: string[] = [];
       const from = renamedFrom(message);
       if (from !== undefined) {
-        const source = await localPathFor(this.options.dir, from);
+        const source = await localPathFor(dir, from);
         const [old, existing] = await Promise.all([stat(source).catch(() => undefined), stat(target).catch(() => undefined)]);
         if (old?.isFile() && !existing) {
-          await rename(source, target);
+          // The move applies only when it gives the announced content; otherwise the old file is
+          // a seed for fetching the new one, and goes once that is in place.
+          const matches = identity !== undefined && old.size === message.size && (await verifyIdentity(source, identity, target).then(() => true, () => false));
+          if (matches) {
+            await recheckLocalPath(dir, source);
+            await recheckLocalPath(dir, target);
+            await rename(source, target);
+            movedFrom = from;
+            return { ...base, action: 'up-to-date', length: old.size, seconds: seconds(), renamedFrom: movedFrom };
+          }
+          seeds = [source];
           movedFrom = from;
         }
       }
-      const local = await stat(target).catch(() => undefined);
-      if (local && local.mtimeMs > announcedMs + 1) return { ...base, action: 'older', seconds: seconds(), ...(movedFrom ? { renamedFrom: movedFrom } : {}) };
-      if (local && Math.abs(local.mtimeMs - announcedMs) <= 1 && local.size === message.size) {
-        return { ...base, action: 'up-to-date', length: local.size, seconds: seconds(), ...(movedFrom ? { renamedFrom: movedFrom } : {}) };
+      const local = seeds.length > 0 ? undefined : await stat(target).catch(() => undefined);
+      if (local && localMs(local.mtimeMs) > announcedMs + 1) return { ...base, action: 'older', seconds: seconds() };
+      if (local && !clamped && Math.abs(local.mtimeMs - announcedMs) <= 1 && local.size === message.size) {
+        return { ...base, action: 'up-to-date', length: local.size, seconds: seconds() };
       }
-      const common = { target, engine: this.options.engine ?? 'auto', transport: this.options.transport } as const;
+      // The file gets the clamped time, not the far-future one: a later real update must still win.
+      const applied = clamped ? { ...message, mtime: v03Time(announcedMs) } : message;
+      const common = {
+        target, seeds, engine: this.options.engine ?? 'auto', transport: this.options.transport,
+        schemes: this.options.schemes ?? DEFAULT_SCHEMES, acceptUnverified: this.options.acceptUnverified,
+        beforeCommit: () => recheckLocalPath(dir, target),
+      } as const;
       let result: SyncOutcome;
       let fallback: string | undefined;
       let abandoned = false;
-      const delta = message.zsync !== undefined && local !== undefined;
+      const delta = message.zsync !== undefined && (local !== undefined || seeds.length > 0);
       try {
-        result = await sync({ ...common, control: message });
+        result = await sync({ ...common, control: applied });
       } catch (error) {
         // The signature did not lead to the announced file (a relay changed the data, a lying
         // signature...): a whole download still can, and is checked against identity.
         if (!delta || !isZpumpError(error) || !['E_VERIFY', 'E_BAD_CONTROL', 'E_BACKEND'].includes(error.code)) throw error;
         fallback = error.message;
         abandoned = true;
-        this.options.log(`${message.relPath}: delta sync failed (${error.message}); downloading it whole`);
-        result = await sync({ ...common, control: { ...message, zsync: undefined } });
+        this.log(`${message.relPath}: delta sync failed (${error.message}); downloading it whole`);
+        result = await sync({ ...common, seeds: [], control: { ...applied, zsync: undefined } });
+      }
+      if (movedFrom !== undefined && seeds.length > 0) {
+        // The rename happened at the source: the old name goes once the new content is in place.
+        await recheckLocalPath(dir, seeds[0]!).then(() => rm(seeds[0]!, { force: true })).catch(() => undefined);
       }
       if (result.fallback) fallback ??= `zsync: ${result.fallback.reason}`;
       return {
@@ -209,24 +301,25 @@ export class Subscriber {
         ...(movedFrom ? { renamedFrom: movedFrom } : {}),
         ...(fallback ? { fallback } : {}),
       };
-    });
+    }, lockTimeout, waits);
   }
 }
 
 export function describeReport(r: ApplyReport, formatBytes: (n: number) => string): string {
-  const extra = `${r.renamedFrom ? ` (renamed from ${r.renamedFrom})` : ''}${r.attempts > 1 ? ` after ${r.attempts} attempts` : ''}`;
+  const path = logSafe(r.relPath);
+  const extra = `${r.renamedFrom ? ` (renamed from ${logSafe(r.renamedFrom)})` : ''}${r.attempts > 1 ? ` after ${r.attempts} attempts` : ''}`;
   switch (r.action) {
     case 'removed':
-      return `${r.relPath}: removed${extra}`;
+      return `${path}: removed${extra}`;
     case 'superseded':
-      return `${r.relPath}: skipped, a newer message for it came in`;
+      return `${path}: skipped, a newer message for it came in`;
     case 'absent':
-      return `${r.relPath}: removal announced, nothing to remove`;
+      return `${path}: removal announced, nothing to remove`;
     case 'older':
-      return `${r.relPath}: skipped, what is in place is newer than this message${extra}`;
+      return `${path}: skipped, what is in place is newer than this message${extra}`;
     case 'up-to-date':
-      return `${r.relPath}: already up to date${extra}`;
+      return `${path}: already up to date${extra}`;
     default:
-      return `${r.relPath}: ${formatBytes(r.length ?? 0)} ${r.action === 'delta' ? 'synced' : 'downloaded whole'}, ${formatBytes(r.bytesReused ?? 0)} reused, ${formatBytes(r.bytesFetched ?? 0)} fetched (${r.engine} engine, ${r.seconds.toFixed(2)} s)${extra}${r.fallback ? `; ${r.fallback}` : ''}`;
+      return `${path}: ${formatBytes(r.length ?? 0)} ${r.action === 'delta' ? 'synced' : 'downloaded whole'}, ${formatBytes(r.bytesReused ?? 0)} reused, ${formatBytes(r.bytesFetched ?? 0)} fetched (${r.engine} engine, ${r.seconds.toFixed(2)} s)${extra}${r.fallback ? `; ${logSafe(r.fallback)}` : ''}`;
   }
 }

@@ -1,11 +1,12 @@
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dir, type DirectoryResult } from 'tmp-promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseAnnouncement, parseV03Time, renderAnnouncement } from '../../src/format/announcement.js';
 import { parseControlFile } from '../../src/format/control-file.js';
 import { routingKeyOf, topicOf } from '../../src/pump/bus/types.js';
-import { buildFileMessage, buildRemoveMessage, checkMessage, localPathFor, relPathOf } from '../../src/pump/message.js';
+import { buildFileMessage, buildRemoveMessage, checkMessage, localPathFor, recheckLocalPath, relPathOf } from '../../src/pump/message.js';
 import { seededBytes } from '../helpers/data.js';
 
 let tmp: DirectoryResult;
@@ -60,8 +61,11 @@ describe('buildFileMessage', () => {
   });
 });
 
+const SHA512 = createHash('sha512').update('abc').digest('base64');
+const MD5 = createHash('md5').update('abc').digest('base64');
+
 describe('checkMessage', () => {
-  const base = () => parseAnnouncement(JSON.stringify({ pubTime: '20261124T000000', baseUrl: 'http://h/', relPath: 'a/b.txt', size: 3, identity: { method: 'sha512', value: 'x' } }));
+  const base = () => parseAnnouncement(JSON.stringify({ pubTime: '20261124T000000', baseUrl: 'http://h/', relPath: 'a/b.txt', size: 3, identity: { method: 'sha512', value: SHA512 } }));
 
   it('accepts a plain message and v03 removals', () => {
     expect(checkMessage(base())).toEqual({});
@@ -91,6 +95,55 @@ describe('checkMessage', () => {
   it('refuses a rename from outside the tree', () => {
     expect(() => checkMessage({ ...base(), fileOp: { rename: '../../etc/shadow' } })).toThrow(/fileOp.rename/);
   });
+
+  it.each([
+    ['.keep.txt.zpump-lock'],
+    ['d/.keep.txt.zpump-lock'],
+    ['.zpump/rejected/x'],
+    ['d/.zpump/x'],
+    ['a.zpump-tmp'],
+    ['.a.txt.0123abcd.zpump-tmp.part'],
+  ])("refuses zpump's own name %s as relPath and as a rename's source", (name) => {
+    expect(() => checkMessage({ ...base(), relPath: name })).toThrow(expect.objectContaining({ code: 'E_UNSAFE_PATH' }));
+    expect(() => checkMessage({ ...base(), fileOp: { rename: name } })).toThrow(/own files/);
+  });
+
+  it('checks md5 and sha512 identities, refuses none and unknown methods unless unverified files are accepted', () => {
+    expect(() => checkMessage({ ...base(), identity: { method: 'md5', value: MD5 } })).not.toThrow();
+    expect(() => checkMessage({ ...base(), identity: { method: 'MD5', value: MD5 } })).not.toThrow();
+    expect(() => checkMessage({ ...base(), identity: { method: 'md5', value: SHA512 } })).toThrow(/16-byte digest/);
+    expect(() => checkMessage({ ...base(), identity: { method: 'sha512', value: 'x' } })).toThrow(/64-byte digest/);
+    for (const method of ['none', 'arbitrary', 'sha256']) {
+      expect(() => checkMessage({ ...base(), identity: { method, value: '' } })).toThrow(/--accept-unverified/);
+      expect(() => checkMessage({ ...base(), identity: { method, value: '' } }, { acceptUnverified: true })).not.toThrow();
+    }
+  });
+
+  it('refuses times that do not parse: pubTime, mtime, and a removal with a garbage pubTime', () => {
+    for (const t of ['garbage', '20261324T000000', '20261124T250000', '2026-11-24T00:00:00Z', '19691231T235959']) {
+      expect(() => checkMessage({ ...base(), pubTime: t })).toThrow(/pubTime .* is not a v03 time/);
+      expect(() => checkMessage({ ...base(), mtime: t })).toThrow(/mtime .* is not a v03 time/);
+    }
+    const rm = { ...parseAnnouncement(renderAnnouncement(buildRemoveMessage('/srv', '/srv/a/b.txt', 'http://h/'))), pubTime: 'yesterday' };
+    expect(() => checkMessage(rm)).toThrow(/pubTime/);
+    expect(() => checkMessage({ ...base(), mtime: '99991231T235959' })).not.toThrow(); // far future parses: clamped when applied
+  });
+
+  it('sends every URL through the one policy: retrievePath and zsync.retrievePath stay under baseUrl', () => {
+    const ref = (retrievePath: string, size = 100) => ({ ...base(), zsync: { kind: 'reference' as const, retrievePath, size } });
+    expect(() => checkMessage(ref('a/b.txt.zsync'))).not.toThrow();
+    expect(() => checkMessage(ref('file:///etc/passwd'))).toThrow(/file: scheme is not allowed/);
+    expect(() => checkMessage(ref('file:///etc/passwd'), { schemes: ['http', 'file'] })).toThrow(/not under baseUrl/);
+    const pub = (retrievePath: string) => ({ ...ref(retrievePath), baseUrl: 'http://h/pub/' });
+    expect(() => checkMessage(pub('%2e%2e/%2e%2e/x.zsync'))).toThrow(/hides a parent folder/);
+    expect(() => checkMessage(pub('a/..%2F..%2Fx.zsync'))).toThrow(/hides a parent folder/);
+    expect(() => checkMessage(pub('http://h/pub/%2e%2e/x.zsync'))).toThrow(/not under baseUrl/);
+    expect(() => checkMessage(pub('http://h/pub/a%2F..%2F..%2Fx'))).toThrow(/escapes its folder/);
+    expect(() => checkMessage(pub('http://h/pub/a/b.txt.zsync'))).not.toThrow();
+    expect(() => checkMessage(ref('http://elsewhere/x.zsync'))).toThrow(/not under baseUrl/);
+    expect(() => checkMessage(ref('a.zsync', 2 ** 40))).toThrow(/zsync.size is \d+ bytes, more than/);
+    expect(() => checkMessage({ ...base(), retrievePath: 'http://other/x' })).toThrow(/not under baseUrl/);
+  });
 });
 
 describe('localPathFor', () => {
@@ -106,6 +159,19 @@ describe('localPathFor', () => {
     await expect(localPathFor(root, 'ok/escape/a/b/f.txt')).rejects.toThrow(/symbolic link/);
     await expect(localPathFor(root, 'linkfile')).rejects.toThrow(/symbolic link/);
     await expect(localPathFor(root, 'ok')).rejects.toThrow(/directory/);
+    await expect(localPathFor(root, 'ok/.f.txt.zpump-lock')).rejects.toThrow(/own files/);
+  });
+
+  it('re-checks a resolved path: a folder swapped for a symbolic link is refused before the write', async () => {
+    const root = join(tmp.path, 'root');
+    const outside = join(tmp.path, 'outside');
+    await mkdir(join(root, 'd'), { recursive: true });
+    await mkdir(outside);
+    const target = await localPathFor(root, 'd/a.txt');
+    await recheckLocalPath(root, target);
+    await rm(join(root, 'd'), { recursive: true });
+    await symlink(outside, join(root, 'd'));
+    await expect(recheckLocalPath(root, target)).rejects.toThrow(expect.objectContaining({ code: 'E_UNSAFE_PATH' }));
   });
 });
 
