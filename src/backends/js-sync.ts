@@ -12,8 +12,6 @@ import type { SyncRequest, SyncResult } from './types.js';
 import { BlockAssembler } from '../local/block-assembler.js';
 import { OutputFile } from '../local/output-file.js';
 import { scanSeedFile } from '../local/seed-scan.js';
-import { ParallelScan } from '../local/parallel-scan.js';
-import { availableParallelism } from 'node:os';
 
 export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const cf = request.control;
@@ -25,18 +23,13 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
   try {
     const shift = new Float64Array(index.count);
-    const parallel = request.seeds.length > 0 ? ParallelScan.start(cf, index, out.path, request.threads ?? availableParallelism()) : undefined;
-    try {
-      for (const seed of request.seeds) {
-        if (matcher.complete) break;
-        await scanSeedFile(seed, {
-          index, matcher, md4, shift, parallel,
-          sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
-          onProgress: (done, total) => request.onProgress?.('scan', done, total),
-        });
-      }
-    } finally {
-      await parallel?.close();
+    for (const seed of request.seeds) {
+      if (matcher.complete) break;
+      await scanSeedFile(seed, {
+        index, matcher, md4, shift,
+        sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
+        onProgress: (done, total) => request.onProgress?.('scan', done, total),
+      });
     }
     const ranges = planRanges(matcher.known, cf.blockSize, cf.length);
     let requests = 0;
