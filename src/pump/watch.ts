@@ -2,7 +2,8 @@
 // once their size and mtime have stopped changing (large files are written slowly); zpump's own
 // temporaries, lock files, .zsync files and editors' scratch files are ignored. A removal waits a
 // moment: if the same inode shows up under another name, it is announced as a rename (v03
-// fileOp.rename) so subscribers move their copy instead of fetching it again.
+// fileOp.rename, then a removal of the old relPath for sr3's sake) so subscribers move their copy
+// instead of fetching it again.
 
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
@@ -86,6 +87,14 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
         try {
           const built = await announceFile(patient, path, rel ? { ...options, rel } : options, fileOp);
           options.onAnnounced(path, built);
+          // sr3 subscribers look a relative old name up beside the new one, miss it and keep their
+          // old copy: a removal of the old relPath right after makes them drop it. zpump
+          // subscribers have moved the file by then and find nothing to remove.
+          if (fileOp?.rename !== undefined) {
+            const old = join(root, ...fileOp.rename.split('/'));
+            await patient.post(buildRemoveMessage(root, old, options.baseUrl, options));
+            options.onAnnounced(old, { removed: true });
+          }
           return;
         } catch (error) {
           // Rewritten while we read it: wait for it to settle again.
