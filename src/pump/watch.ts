@@ -73,7 +73,9 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     queued.add(key);
     queue.push(async () => {
       queued.delete(key);
-      await task().catch((error: unknown) => options.log(`${relative(root, key) || key}: ${error instanceof Error ? error.message : String(error)}`));
+      // The key is the path, a NUL, and the kind of announcement: only the path is for the log.
+      const path = key.split('\0')[0]!;
+      await task().catch((error: unknown) => options.log(`${relative(root, path) || path}: ${error instanceof Error ? error.message : String(error)}`));
     });
     void pump();
   };

@@ -145,7 +145,8 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
             const why = soft !== undefined ? l!.channelError!.message : (error as Error).message;
             throw new ZpumpError('E_BUS', `the broker at ${redactUrl(options.url)} refused ${message.relPath}: ${why}`, { cause: error, data: { refused: true } });
           }
-          if (closing.signal.aborted || attempt + 1 >= maxAttempts) throw asBusError(error, options.url);
+          if (closing.signal.aborted) throw new ZpumpError('E_BUS', `not posted to ${redactUrl(options.url)}: stopping before the broker could be reached`, { cause: error });
+          if (attempt + 1 >= maxAttempts) throw asBusError(error, options.url);
           log(`posting ${message.relPath} to ${redactUrl(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
           await sleep(backoffMs(attempt), undefined, { signal: closing.signal }).catch(() => undefined);
         }

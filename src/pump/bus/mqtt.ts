@@ -48,7 +48,7 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   }
   // close() ends a post still waiting for its PUBACK (the broker away): the caller is leaving.
   let closed!: () => void;
-  const closing = new Promise<never>((_, reject) => (closed = () => reject(new ZpumpError('E_BUS', `posting to ${redactUrl(options.url)} was stopped`))));
+  const closing = new Promise<never>((_, reject) => (closed = () => reject(new ZpumpError('E_BUS', `not posted to ${redactUrl(options.url)}: stopping before the broker acknowledged it`))));
   closing.catch(() => undefined);
   let pending = 0;
   return {
