@@ -115,6 +115,7 @@ function program(setExit: (code: number) => void): Command {
       .addOption(new Option('--format <v03|wis2>', 'message form: Sarracenia v03, or WIS2 Notification Message (at most 8 192 bytes: the signature goes by reference when it cannot fit)').choices(['v03', 'wis2']).default('v03'))
       .option('--data-id-prefix <PREFIX>', 'wis2: data_id is PREFIX/relPath (default: relPath)')
       .addOption(new Option('--geometry <GEOJSON>', 'wis2: the data\'s GeoJSON Point or Polygon (default: null)').argParser(usage(parseGeometry)))
+      .option('--topic <TOPIC>', 'MQTT: post every message on TOPIC instead of EXCHANGE/v03/<folders> (WIS2: origin/a/wis2/CENTRE-ID/data/core/...)')
       .option('--json', 'one JSON result per announcement on stdout (not with --post -)', false);
 
   publishing(

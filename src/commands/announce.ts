@@ -24,6 +24,7 @@ export interface PublishFlags {
   format: MessageFormat;
   dataIdPrefix?: string;
   geometry?: unknown;
+  topic?: string;
 }
 
 export function publishOptions(flags: PublishFlags) {
@@ -69,7 +70,7 @@ export function describeAnnounced(a: Announced, where: string): string {
 
 export async function runAnnounce(files: string[], flags: PublishFlags): Promise<number> {
   const options = publishOptions(flags);
-  const sink = await openSink(flags.post, { exchange: flags.exchange, maxAttempts: 5, log: warn });
+  const sink = await openSink(flags.post, { exchange: flags.exchange, topic: flags.topic, maxAttempts: 5, log: warn });
   let exitCode = 0;
   try {
     for (const file of files) {

@@ -21,7 +21,7 @@ export async function runWatch(dir: string, flags: WatchFlags): Promise<number> 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   // A watcher waits for its broker however long it takes: announcements queue meanwhile.
-  const sink = await openSink(flags.post, { exchange: flags.exchange, maxAttempts: Infinity, log: warn });
+  const sink = await openSink(flags.post, { exchange: flags.exchange, topic: flags.topic, maxAttempts: Infinity, log: warn });
   try {
     await watchTree(sink, {
       ...options,

@@ -20,6 +20,8 @@ const ONCE_IDLE_MS = 1500;
 export interface MqttOptions {
   url: string;
   exchange: string;
+  /** Post every message on this topic instead of EXCHANGE/v03/<folders> (WIS2 topics). */
+  topic?: string;
   maxAttempts?: number;
   log?: (line: string) => void;
 }
@@ -52,9 +54,9 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   closing.catch(() => undefined);
   let pending = 0;
   return {
-    where: `${redactUrl(options.url)} ${options.exchange}/v03/...`,
+    where: `${redactUrl(options.url)} ${options.topic ?? `${options.exchange}/v03/...`}`,
     async post(message: Announcement) {
-      const publishing = client.publishAsync(topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } }).catch((error: unknown) => {
+      const publishing = client.publishAsync(options.topic ?? topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } }).catch((error: unknown) => {
         // mqtt.js queues a post while the broker is away; what it rejects is this message
         // (a topic or a size the broker does not take), which no retry would change.
         throw new ZpumpError('E_BUS', `the MQTT broker at ${redactUrl(options.url)} refused ${message.relPath}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, data: { refused: true } });

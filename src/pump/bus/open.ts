@@ -15,6 +15,8 @@ const schemeOf = (spec: string): string => /^([a-z][a-z0-9+.-]*):/i.exec(spec)?.
 
 export interface SinkOptions {
   exchange?: string;
+  /** MQTT: one topic for every message instead of EXCHANGE/v03/<folders> (WIS2 topics). */
+  topic?: string;
   /** announce gives up after a few attempts; watch waits for the broker forever. */
   maxAttempts?: number;
   log?: (line: string) => void;
@@ -23,6 +25,8 @@ export interface SinkOptions {
 export async function openSink(spec: string, options: SinkOptions = {}): Promise<Sink> {
   const exchange = options.exchange ?? DEFAULT_EXCHANGE;
   const scheme = schemeOf(spec);
+  if (options.topic !== undefined && (scheme !== 'mqtt' && scheme !== 'mqtts')) throw new ZpumpError('E_USAGE', '--topic is an MQTT topic: use it with --post mqtt://... or mqtts://...');
+  if (options.topic !== undefined && /[+#]/.test(options.topic)) throw new ZpumpError('E_USAGE', `--topic ${options.topic}: a topic to post on has no wildcards (+ or #)`);
   if (spec === '-') return createStdoutSink();
   if (scheme === 'spool') return createSpoolSink(spoolPathOf(spec));
   if (scheme === 'amqp' || scheme === 'amqps') {
@@ -31,7 +35,7 @@ export async function openSink(spec: string, options: SinkOptions = {}): Promise
   }
   if (scheme === 'mqtt' || scheme === 'mqtts') {
     const { createMqttSink } = await import('./mqtt.js');
-    return createMqttSink({ url: spec, exchange, maxAttempts: options.maxAttempts, log: options.log });
+    return createMqttSink({ url: spec, exchange, topic: options.topic, maxAttempts: options.maxAttempts, log: options.log });
   }
   throw new ZpumpError('E_USAGE', `--post ${spec}: expected - (stdout), spool:DIR, amqp://..., amqps://..., mqtt://... or mqtts://...`);
 }
