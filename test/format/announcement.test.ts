@@ -59,6 +59,12 @@ describe('announcement', () => {
     expect(v03Time(ms, false)).toBe('20261124T162730');
     expect(parseV03Time('20261124T162730.123')).toBe(ms);
   });
+
+  it('refuses times with a field out of range instead of rolling them over', () => {
+    for (const t of ['20261324T000000', '20260230T000000', '20261124T240000', '20261124T166000', '20261124T162760', '19691231T235959', '20261124T162730.', ''])
+      expect(parseV03Time(t), t).toBeUndefined();
+    expect(parseV03Time('20240229T000000')).toBe(Date.UTC(2024, 1, 29));
+  });
 });
 
 describe('removals from other publishers', () => {
