@@ -232,6 +232,22 @@ for (const broker of brokers) {
       }
       await expectNoNewConnection(rabbit, before);
     });
+
+    if (broker.name === 'RabbitMQ') it('subscribe stops with the reason when the broker refuses its queue, instead of retrying for ever', async () => {
+      const { connect } = await import('amqplib');
+      const conn = await connect(server.url);
+      try {
+        const ch = await conn.createChannel();
+        await ch.assertQueue('clash', { durable: false }); // zpump declares its queues durable
+        const subscriber = startCli(['subscribe', server.url, '--dir', join(tmp.path, 'clash-mirror'), '--queue', 'clash']);
+        running.push(subscriber);
+        const ended = await Promise.race([subscriber.exited(), new Promise<'still running'>((r) => setTimeout(() => r('still running'), 30_000))]);
+        expect(ended, subscriber.stderr()).toBe(1);
+        expect(subscriber.stderr()).toMatch(/refused queue clash: .*PRECONDITION[-_]FAILED/);
+      } finally {
+        await conn.close();
+      }
+    });
   });
 }
 

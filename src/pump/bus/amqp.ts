@@ -55,6 +55,14 @@ async function connectUnlessAborted(connect: Amqplib['connect'], url: string, si
  *  Trying again cannot help, so the message fails at once. */
 class Refusal extends Error {}
 
+/** AMQP soft errors (403 access refused, 404 not found, 405 resource locked, 406 precondition
+ *  failed) and a refused login: the broker's answer, not a connection problem. */
+function isRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'number' && code >= 403 && code <= 406) return true;
+  return error instanceof Error && /\b(ACCESS|NOT|RESOURCE|PRECONDITION)[-_](REFUSED|FOUND|LOCKED|FAILED)\b/.test(error.message);
+}
+
 interface Link {
   conn: Connection;
   ch: ConfirmChannel;
@@ -246,6 +254,9 @@ export async function createAmqpSource(options: AmqpSourceOptions): Promise<Sour
         } catch (error) {
           await conn?.close().catch(() => undefined);
           if (consume.signal.aborted) return;
+          // A refusal (credentials, permissions, a queue declared otherwise) is the same on every
+          // attempt: say it and stop rather than retry for ever.
+          if (isRefusal(error)) throw new ZpumpError('E_BUS', `the broker at ${redactUrl(options.url)} refused queue ${options.queue}: ${(error as Error).message}`, { cause: error, data: { refused: true } });
           if (consume.once && attempt >= 4) throw asBusError(error, options.url);
           consume.log(`broker ${redactUrl(options.url)}: ${error instanceof Error ? error.message : String(error)}; retrying`);
         }
