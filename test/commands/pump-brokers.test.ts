@@ -233,6 +233,17 @@ for (const broker of brokers) {
       await expectNoNewConnection(rabbit, before);
     });
 
+    if (broker.name === 'RabbitMQ') it('announce and watch stop at once with the reason when the broker refuses the login', async () => {
+      const wrong = server.url.replace('guest:guest@', 'guest:wrong@');
+      const announced = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', wrong, join(pub, 'model', 'run12', 'field.grib2')]);
+      expect(announced.exitCode, announced.stderr).toBe(1);
+      expect(announced.stderr).toMatch(/refused the connection or the exchange: .*ACCESS[-_]REFUSED/);
+      expect(announced.stderr).not.toMatch(/retrying|guest:wrong/);
+      const watched = await runCli(['watch', join(pub, 'model'), '--base-url', nginx.url, '--post', wrong]);
+      expect(watched.exitCode, watched.stderr).toBe(1);
+      expect(watched.stderr).toMatch(/ACCESS[-_]REFUSED/);
+    });
+
     if (broker.name === 'RabbitMQ') it('subscribe stops with the reason when the broker refuses its queue, instead of retrying for ever', async () => {
       const { connect } = await import('amqplib');
       const conn = await connect(server.url);

@@ -63,6 +63,10 @@ function isRefusal(error: unknown): boolean {
   return error instanceof Error && /\b(ACCESS|NOT|RESOURCE|PRECONDITION)[-_](REFUSED|FOUND|LOCKED|FAILED)\b/.test(error.message);
 }
 
+function refusedLink(error: unknown, url: string): ZpumpError {
+  return new ZpumpError('E_BUS', `the broker at ${redactUrl(url)} refused the connection or the exchange: ${error instanceof Error ? error.message : String(error)}`, { cause: error, data: { refused: true } });
+}
+
 interface Link {
   conn: Connection;
   ch: ConfirmChannel;
@@ -129,6 +133,7 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
     });
 
   await open().catch((error: unknown) => {
+    if (isRefusal(error)) throw refusedLink(error, options.url);
     if (maxAttempts <= 1) throw asBusError(error, options.url);
     log(`broker ${redactUrl(options.url)} not reachable yet (${error instanceof Error ? error.message : String(error)}); retrying`);
   });
@@ -153,6 +158,7 @@ export async function createAmqpSink(options: AmqpOptions): Promise<Sink> {
             const why = soft !== undefined ? l!.channelError!.message : (error as Error).message;
             throw new ZpumpError('E_BUS', `the broker at ${redactUrl(options.url)} refused ${message.relPath}: ${why}`, { cause: error, data: { refused: true } });
           }
+          if (!l && isRefusal(error)) throw refusedLink(error, options.url);
           if (closing.signal.aborted) throw new ZpumpError('E_BUS', `not posted to ${redactUrl(options.url)}: stopping before the broker could be reached`, { cause: error });
           if (attempt + 1 >= maxAttempts) throw asBusError(error, options.url);
           log(`posting ${message.relPath} to ${redactUrl(options.url)} failed (${error instanceof Error ? error.message : String(error)}); retrying`);
