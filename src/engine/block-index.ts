@@ -53,12 +53,24 @@ export class BlockIndex {
     this.next = new Int32Array(this.count);
     this.filterBits = Math.min(30, Math.max(6, Math.ceil(Math.log2(Math.max(1, this.count) * 16))));
     this.filter = new Uint8Array(1 << (this.filterBits - 3));
+    this.link();
+  }
+
+  /**
+   * (Re)build the chains with every block and the filter with the blocks `known` lacks: a
+   * scan that starts over from another known set (a worker's next part) needs both whole again.
+   */
+  link(known?: Uint8Array): void {
+    const seq2 = this.seqMatches === 2;
+    this.head.fill(-1);
+    this.filter.fill(0);
     // Insert in descending order so each chain lists blocks in ascending id order.
     for (let i = this.count - 1; i >= 0; i--) {
       const b = this.bucket(this.weak[i]!);
       this.next[i] = this.head[b]!;
       this.head[b] = i;
-      const f = this.filterIndex(this.weak[i]!, h.seqMatches === 2 && i + 1 < this.count ? this.weak[i + 1]! : 0);
+      if (known?.[i]) continue;
+      const f = this.filterIndex(this.weak[i]!, seq2 && i + 1 < this.count ? this.weak[i + 1]! : 0);
       this.filter[f >>> 3]! |= 1 << (f & 7);
     }
   }

@@ -27,6 +27,13 @@ export interface ScanWork {
   filterRebuilds: number;
 }
 
+/**
+ * A scan's decisions, for a speculative scan in a worker thread (local/parallel-scan.ts) whose
+ * result the main thread replays: per successful continuation or lookup, flat numbers
+ * [kind (0 continuation, 1 lookup), x, jump, after, nextAfter, takes, (id, seed offset)·takes].
+ */
+export type ScanLog = number[];
+
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
 
 export class SeedMatcher {
@@ -49,6 +56,10 @@ export class SeedMatcher {
   // Lookups that found no candidate at all since the filter was last built.
   private stale = 0;
   private knownAtBuild = -1;
+  private base = 0;
+  /** Set to record decisions (a worker's speculative scan). */
+  log: ScanLog | undefined;
+  private readonly takes: number[] = [];
 
   constructor(
     private readonly index: BlockIndex,
@@ -65,6 +76,23 @@ export class SeedMatcher {
     this.contAt = -1;
     this.missAt.fill(-1);
     this.period = 0;
+  }
+
+  get blockSize(): number {
+    return this.index.blockSize;
+  }
+
+  get seqMatches(): number {
+    return this.index.seqMatches;
+  }
+
+  /** The continuation candidate (-1: none): the state a scan resumes with. */
+  get pending(): number {
+    return this.next;
+  }
+
+  set pending(id: number) {
+    this.next = id;
   }
 
   get complete(): boolean {
@@ -97,6 +125,7 @@ export class SeedMatcher {
     let r0 = 0;
     let r1 = 0;
     let fresh = true; // sums must be recomputed (after a jump)
+    this.base = base;
     while (x < limit) {
       if (fresh) {
         r0 = weakSum(buf, x, x + B) | 0;
@@ -112,6 +141,7 @@ export class SeedMatcher {
           if (idx.strongMatches(id, d)) {
             this.take(id, x, onBlock);
             this.next = id + 1 < N && !known[id + 1] ? id + 1 : -1;
+            if (this.log) this.record(0, base + x, B, id + 1, this.next);
             x += B;
             if (seq2 && x < limit) {
               // The next window is the one r1 already summed: only the one after it is new.
@@ -216,6 +246,7 @@ export class SeedMatcher {
     const after = last + span;
     this.next = seq2 && after < N && !known[after] ? after : -1;
     this.jump = span * B;
+    if (this.log) this.record(1, base + x, span * B, after, this.next);
     return true;
   }
 
@@ -295,6 +326,14 @@ export class SeedMatcher {
   private take(id: number, pos: number, onBlock: OnBlock): void {
     this.known[id] = 1;
     this.knownCount++;
+    if (this.log) this.takes.push(id, this.base + pos);
     onBlock(id, pos);
+  }
+
+  private record(kind: number, x: number, jump: number, after: number, nextAfter: number): void {
+    const log = this.log!;
+    log.push(kind, x, jump, after, nextAfter, this.takes.length / 2);
+    for (const v of this.takes) log.push(v);
+    this.takes.length = 0;
   }
 }

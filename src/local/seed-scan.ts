@@ -9,6 +9,7 @@ import type { SeedMatcher } from '../engine/matcher.js';
 import { md4Padded, type Md4 } from '../engine/md4.js';
 import { weakSumPadded } from '../engine/rsum.js';
 import { fromSystemError } from '../errors.js';
+import type { ParallelScan } from './parallel-scan.js';
 
 const WINDOW = 4 << 20; // small: RSS must stay under 96 MB
 
@@ -21,6 +22,8 @@ export interface SeedScanner {
   /** Where each found block came from in the current seed, minus its target offset. */
   shift: Float64Array;
   sink: BlockSink;
+  /** Worker threads scanning parts of each seed (local/parallel-scan.ts); none: this thread. */
+  parallel?: ParallelScan;
   onProgress?: (seedBytesDone: number, seedBytesTotal: number) => void;
 }
 
@@ -42,37 +45,53 @@ export async function scanSeedFile(path: string, s: SeedScanner): Promise<void> 
 }
 
 async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void> {
-  const B = s.index.blockSize;
-  const ctx = s.index.seqMatches * B;
   const size = (await fh.stat()).size;
+  if (s.parallel && (await s.parallel.scan(fh, path, size, s))) return;
+  const B = s.index.blockSize;
+  await scanRange(fh, path, size, s.matcher, 0, size, (id, buf, pos, at) => {
+    s.shift[id] = at - id * B;
+    s.sink(id, buf, pos);
+  }, (done) => s.onProgress?.(done, size));
+}
+
+/**
+ * Scan window starts [from, to) of a seed of `size` bytes with `matcher`, reading only the bytes
+ * those windows need (to + seq_matches·B, zero-padded past the seed's end, as zsync does).
+ * `at` is the block's offset in the seed. Returns where the scan stopped (>= to unless complete).
+ */
+export async function scanRange(
+  fh: FileHandle, path: string, size: number, matcher: SeedMatcher, from: number, to: number,
+  onBlock: (id: number, buf: Uint8Array, pos: number, at: number) => void,
+  onProgress?: (done: number) => void,
+): Promise<number> {
+  const B = matcher.blockSize;
+  const ctx = matcher.seqMatches * B;
+  const readEnd = Math.min(size, to + ctx);
   const window = Math.max(WINDOW, 4 * ctx);
   const buf = new Uint8Array(window + ctx);
-  const reader = new ReadAhead(fh, size, WINDOW);
-  let base = 0; // file offset of buf[0]
+  const reader = new ReadAhead(fh, readEnd, WINDOW);
+  let base = from; // file offset of buf[0]
   let len = 0; // valid bytes in buf
   let pos = 0; // next window start, relative to buf
-  const onBlock = (id: number, at: number): void => {
-    s.shift[id] = base + at - id * B;
-    s.sink(id, buf, at);
-  };
-  while (base + pos < size && !s.matcher.complete) {
-    while (len < window && base + len < size) {
+  const found = (id: number, at: number): void => onBlock(id, buf, at, base + at);
+  while (base + pos < to && !matcher.complete) {
+    while (len < window && base + len < readEnd) {
       let n: number;
       try {
-        n = await reader.read(buf, len, Math.min(window - len, size - base - len), base + len);
+        n = await reader.read(buf, len, Math.min(window - len, readEnd - base - len), base + len);
       } catch (error) {
         throw fromSystemError(error, 'cannot read the seed', path);
       }
       if (n === 0) break;
       len += n;
     }
-    const atEnd = base + len >= size;
+    const atEnd = base + len >= readEnd;
     // After the seed's last byte the windows see zeros, as zsync pads its buffer.
     if (atEnd) buf.fill(0, len, len + ctx);
-    const limit = atEnd ? len : len - ctx;
-    pos = s.matcher.scan(buf, pos, limit, onBlock, base);
-    s.onProgress?.(Math.min(size, base + pos), size);
-    if (atEnd) break;
+    const limit = Math.min(atEnd ? len : len - ctx, to - base);
+    pos = matcher.scan(buf, pos, limit, found, base);
+    onProgress?.(Math.min(to, base + pos));
+    if (atEnd || base + pos >= to) break;
     if (pos < len) {
       buf.copyWithin(0, pos, len);
       base += pos;
@@ -83,6 +102,7 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
     }
     pos = 0;
   }
+  return base + pos;
 }
 
 /**

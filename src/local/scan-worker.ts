@@ -1,0 +1,73 @@
+// Worker thread: scans one part of a seed speculatively (from a snapshot of the blocks already
+// found), writes the blocks it finds straight into the output file, and returns its decisions
+// for the main thread to replay in file order (local/parallel-scan.ts).
+
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BlockIndex } from '../engine/block-index.js';
+import { SeedMatcher } from '../engine/matcher.js';
+import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
+import type { ControlFile } from '../format/control-file.js';
+import type { HashLengths } from '../format/hash-lengths.js';
+import { scanRange } from './seed-scan.js';
+
+export interface ScanWorkerSetup {
+  blockSize: number;
+  length: number;
+  hashLengths: HashLengths;
+  strongHash: StrongHashName;
+  /** The control file's block records, shared by every thread. */
+  records: SharedArrayBuffer;
+  outPath: string;
+}
+
+export interface ScanJob {
+  part: number;
+  path: string;
+  size: number;
+  from: number;
+  to: number;
+  known: Uint8Array;
+}
+
+export type ScanJobResult = { part: number; log: Float64Array; error?: undefined } | { part: number; error: string; code?: string };
+
+const setup = workerData as ScanWorkerSetup;
+const index = new BlockIndex({ blockSize: setup.blockSize, length: setup.length, hashLengths: setup.hashLengths, records: new Uint8Array(setup.records) } as ControlFile);
+const md4 = await createStrongHasher(setup.strongHash);
+const out = openSync(setup.outPath, 'r+');
+const B = setup.blockSize;
+
+parentPort!.on('message', (job: ScanJob | 'close') => {
+  if (job === 'close') {
+    closeSync(out);
+    parentPort!.close();
+    return;
+  }
+  void run(job).then((result) => {
+    if (result.error === undefined) parentPort!.postMessage(result, [result.log.buffer as ArrayBuffer]);
+    else parentPort!.postMessage(result);
+  });
+});
+
+async function run(job: ScanJob): Promise<ScanJobResult> {
+  try {
+    index.link(job.known);
+    const matcher = new SeedMatcher(index, md4, job.known);
+    const log: number[] = [];
+    matcher.log = log;
+    const fh = await open(job.path, 'r');
+    try {
+      await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
+        writeSync(out, buf, pos, Math.min(B, setup.length - id * B), id * B);
+      });
+    } finally {
+      await fh.close();
+    }
+    return { part: job.part, log: Float64Array.from(log) };
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    return { part: job.part, error: e.message, code: e.code };
+  }
+}
