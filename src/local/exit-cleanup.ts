@@ -43,14 +43,17 @@ function cleanNow(): void {
 function onSignal(signal: NodeJS.Signals): void {
   interruptedBy = signal;
   cleanNow();
+  const othersListen = process.listenerCount(signal) > 1;
   uninstall();
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  if (!othersListen) process.kill(process.pid, signal);
 }
 
 function install(): void {
   if (installed) return;
   installed = true;
-  for (const s of SIGNALS) process.on(s, onSignal);
+  // First in line: a command's own `once` listener removes itself before it runs, so only from
+  // the front can we tell whether anyone else will handle the signal.
+  for (const s of SIGNALS) process.prependListener(s, onSignal);
   process.on('exit', cleanNow);
 }
 

@@ -37,6 +37,17 @@ async function zsyncWorking(folder: string, what: () => string): Promise<string>
   }
 }
 
+/** Processes whose command line mentions `text` (a zsync left running in a removed folder). */
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
+  }
+  return found;
+}
+
 describe.skipIf(!hasNginx || !hasZsync)('temporaries of the zsync engine and of concurrent runs', () => {
   let tmp: DirectoryResult;
   let www: string;
@@ -98,6 +109,31 @@ describe.skipIf(!hasNginx || !hasZsync)('temporaries of the zsync engine and of 
     expect(again.exitCode, again.stderr).toBe(0);
     expect(Buffer.from(await readFile(join(work, 'new.bin'))).equals(Buffer.from(NEW))).toBe(true);
     expect((await readdir(work, { recursive: true })).filter((n) => isTemporary(n) || n.endsWith('.zpump-lock'))).toEqual([]);
+  });
+
+  it('SIGTERM of sync --engine zsync mid-transfer: zsync is stopped and its folder removed at once', async () => {
+    const target = join(work, 't.bin');
+    await writeFile(target, OLD);
+    const first = startCli(['sync', '--engine', 'zsync', `${slow.url}new.bin.zsync`, target]);
+    const folder = await zsyncWorking(work, first.stderr);
+    await first.kill('SIGTERM');
+    expect(await readdir(work)).toEqual(['t.bin']);
+    expect(Buffer.from(await readFile(target)).equals(Buffer.from(OLD))).toBe(true);
+    expect(await processesMentioning(folder)).toEqual([]);
+  });
+
+  it('SIGTERM of subscribe during a zsync transfer: zsync is stopped and nothing is left', async () => {
+    const spool = join(tmp.path, `spool-${Math.random().toString(36).slice(2)}`);
+    const posted = await runCli(['announce', '--base-url', slow.url, '--root', www, '--post', `spool:${spool}`, join(www, 'new.bin')]);
+    expect(posted.exitCode, posted.stderr).toBe(0);
+    await writeFile(join(work, 'new.bin'), OLD);
+    await utimes(join(work, 'new.bin'), 946684800, 946684800);
+    const first = startCli(['subscribe', `spool:${spool}`, '--dir', work, '--engine', 'zsync']);
+    const folder = await zsyncWorking(work, first.stderr);
+    await first.kill('SIGTERM');
+    expect((await readdir(work, { recursive: true })).filter((n) => isTemporary(n) || n.endsWith('.zpump-lock'))).toEqual([]);
+    expect(Buffer.from(await readFile(join(work, 'new.bin'))).equals(Buffer.from(OLD))).toBe(true);
+    expect(await processesMentioning(folder)).toEqual([]);
   });
 
   it('two syncs into one target at once both succeed', async () => {

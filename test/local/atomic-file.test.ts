@@ -126,6 +126,30 @@ describe('a SIGTERM while temporaries exist', () => {
   });
 });
 
+describe('a SIGTERM in a command that handles signals itself', () => {
+  it('removes the temporaries and leaves the shutdown to the command (its once listener included)', async () => {
+    const module = fileURLToPath(new URL('../../dist/local/atomic-file.js', import.meta.url));
+    const script = `
+      process.once('SIGTERM', () => { console.log('stopping'); setTimeout(() => process.exit(7), 200); });
+      const { createTempFile } = await import(${JSON.stringify(module)});
+      await createTempFile(${JSON.stringify(join(tmp.path, 'a.bin'))});
+      console.log('ready');
+      setInterval(() => {}, 1000);
+    `;
+    const child = execa(process.execPath, ['--input-type=module', '-e', script], { reject: false, buffer: false });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('ready')) resolve(); });
+      void child.then((r) => reject(new Error(`exited early: ${String(r.stderr)}`)));
+    });
+    child.kill('SIGTERM');
+    const run = await child;
+    expect(run.exitCode).toBe(7);
+    expect(out).toContain('stopping');
+    expect(await readdir(tmp.path)).toEqual([]);
+  });
+});
+
 describe('createTempDir', () => {
   it('makes a private folder that remove() takes away with its contents', async () => {
     const d = await createTempDir(join(tmp.path, 'c.bin'));
