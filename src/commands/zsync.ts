@@ -38,7 +38,9 @@ export async function runZsync(argv: string[]): Promise<number> {
   } catch (error) {
     // zsync 0.6.2 warns about an unknown flag and carries on; a drop-in that did the same would
     // hide a typo or a flag it does not implement, so it stops (usage error, exit 2).
-    process.stderr.write(`zpump zsync: ${error instanceof Error ? error.message : String(error)}\n${ZSYNC_USAGE}\n`);
+    const unknown = /Unknown option '([^']+)'/.exec(error instanceof Error ? error.message : '')?.[1];
+    const why = unknown ? `unknown option ${unknown} (the drop-in takes -u -i -o -k -A -q -s -V -h)` : error instanceof Error ? error.message : String(error);
+    process.stderr.write(`zpump zsync: ${why}\n${ZSYNC_USAGE}\n`);
     return 2;
   }
   const { values, positionals } = parsed;

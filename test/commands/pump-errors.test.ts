@@ -37,7 +37,7 @@ describe('pump commands fail clearly', () => {
     [['subscribe', '-', '--dir', 'a.txt/sub'], /--dir: cannot make .*a\.txt\/sub: a file is in the way/],
     [['watch', '/nonexistent', '--base-url', 'http://h/'], /cannot watch: \/nonexistent does not exist/],
     [['watch', 'a.txt', '--base-url', 'http://h/'], /cannot watch: a\.txt is not a directory/],
-    [['zsync', '-Z', '-Q', '-X', 'x.zsync'], /zpump zsync: Unknown option '-Z'/],
+    [['zsync', '-Z', '-Q', '-X', 'x.zsync'], /zpump zsync: unknown option -Z \(the drop-in takes -u -i -o -k -A -q -s -V -h\)/],
     [['sync', 'a.txt.zsync', 'folder'], /TARGET folder is a directory: give the path of the file to write/],
   ])('zpump %j exits 2', async (args, why) => {
     const run = await runCli(args, { cwd: tmp.path });
