@@ -120,7 +120,7 @@ export type SyncOutcome = SyncResult & { seconds: number; dataUrl: string };
 
 export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const started = performance.now();
-  const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
+  const done = <T extends SyncResult>(result: T, dataUrl: string): SyncOutcome => ({ ...result, dataUrl: result.servedBy ?? dataUrl, seconds: Math.round(performance.now() - started) / 1000 });
   const rules: UrlRules = { schemes: options.schemes ?? ALL_SCHEMES };
   const source = await loadControl(options.control, options.transport, rules);
   const message = source.announcement;
@@ -135,6 +135,8 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
   const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
   const dataUrl = message && !options.url ? dataUrlOf(message, rules) : resolveDataUrl(options.url ?? source.control?.urls[0], options.baseUrl ?? source.location);
+  // Each URL: line is a mirror, tried in turn; --url and an announcement name one place only.
+  const dataUrls = message || options.url ? [dataUrl] : (source.control?.urls ?? []).map((u) => resolveDataUrl(u, options.baseUrl ?? source.location));
   const seeds = await existingSeeds(target, options.seeds ?? []);
   const control = source.control;
   const mtime = message?.mtime === undefined ? control?.mtime : (parseV03Time(message.mtime) ?? NaN) / 1000;
@@ -150,10 +152,10 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   }
   const sha512 = identity?.method === 'sha512' ? identity.value : undefined;
   const request = {
-    control, controlLocation: source.location, dataUrl, target, seeds, transport: options.transport, onProgress: options.onProgress,
+    control, controlLocation: source.location, dataUrl, dataUrls, target, seeds, transport: options.transport, onProgress: options.onProgress,
     sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
   };
-  const canUseZsync = zsyncCanFetch(dataUrl) && control.length > 0 && !control.gzip;
+  const canUseZsync = dataUrls.some(zsyncCanFetch) && control.length > 0 && !control.gzip;
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
   return done(result, dataUrl);
 }

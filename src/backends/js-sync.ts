@@ -7,9 +7,8 @@ import { createStrongHasher } from '../engine/strong-hash.js';
 import { strongHashOf, wholeFileChecks } from '../format/control-file.js';
 import { planRanges, rangeBytes } from '../engine/plan.js';
 import { ZpumpError } from '../errors.js';
-import { openRangeSource } from '../transport/open.js';
 import type { SyncRequest, SyncResult } from './types.js';
-import { BlockAssembler } from '../local/block-assembler.js';
+import { fetchMissing } from './fetch-missing.js';
 import { OutputFile } from '../local/output-file.js';
 import { scanSeedFile } from '../local/seed-scan.js';
 
@@ -32,27 +31,13 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
       });
     }
     const ranges = planRanges(matcher.known, cf.blockSize, cf.length);
-    let requests = 0;
-    let bytesFetched = 0;
-    if (ranges.length > 0) {
-      const source = await openRangeSource(request.dataUrl, request.transport);
-      const assembler = new BlockAssembler(index, md4, out, matcher.known, source.location);
-      const total = rangeBytes(ranges);
-      try {
-        const stats = await source.readRanges(ranges, (chunk) => assembler.accept(chunk), {
-          onProgress: (done) => request.onProgress?.('fetch', done, total),
-        });
-        requests = stats.requests;
-        bytesFetched = stats.bytesReceived;
-      } finally {
-        await source.close();
-      }
-      const missing = matcher.known.indexOf(0);
-      if (missing >= 0) throw new ZpumpError('E_NETWORK', `${source.location} did not deliver block ${missing}`, { data: { block: missing } });
-    }
+    const fetched = ranges.length === 0 ? undefined : await fetchMissing({
+      urls: request.dataUrls ?? [request.dataUrl], index, hasher: md4, out, known: matcher.known, transport: request.transport,
+      onProgress: (done, total) => request.onProgress?.('fetch', done, total),
+    });
     await request.beforeCommit?.(out.path);
     await out.commit({ sha1: checks.sha1, sha256: checks.sha256, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
-    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched, requests, verified: checks.sha1 !== undefined || checks.sha256 !== undefined };
+    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched: fetched?.bytesFetched ?? 0, requests: fetched?.requests ?? 0, verified: checks.sha1 !== undefined || checks.sha256 !== undefined, ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}) };
   } catch (error) {
     await out.discard();
     throw error;

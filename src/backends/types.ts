@@ -48,6 +48,8 @@ export interface SyncRequest {
   controlLocation: string;
   /** Absolute data URL (http, https, file) or a local path. */
   dataUrl: string;
+  /** Every URL the control file lists, resolved, in its order (dataUrl first): tried in turn when one fails. */
+  dataUrls?: string[];
   target: string;
   /** Existing local files to reuse blocks from, in order (the target itself first when it exists). */
   seeds: string[];
@@ -72,6 +74,10 @@ export interface SyncResult {
   /** HTTP requests (or reads) sent; null when the engine does not report it (the zsync client). */
   requests: number | null;
   verified: boolean;
+  /** The URL the missing blocks came from (absent when none were fetched, or the zsync client did not say). */
+  servedBy?: string;
+  /** URLs tried before it, and why they were left. */
+  failedUrls?: Array<{ url: string; reason: string }>;
   fallback?: Fallback;
 }
 
