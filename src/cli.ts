@@ -176,6 +176,7 @@ function program(setExit: (code: number) => void): Command {
       .addOption(new Option('--instance <N>', 'MQTT --shared: tells apart members on one host with the same --dir').default(1).argParser(usage((t) => parseCount(t, '--instance', 1))))
       .option('--exchange <NAME>', 'AMQP topic exchange / first MQTT topic level', 'xpublic')
       .option('--allow-file', 'accept file: data URLs (off by default: a message could read any local file)', false)
+      .option('--rename-strip <PREFIX>', 'sr3 renames name the publisher\'s absolute path: PREFIX of it is the top of --dir (default: the path of the message\'s baseUrl)')
       .option('--accept-unverified', 'apply files whose identity zpump cannot check (method none or unknown; md5 and sha512 are checked)', false)
       .addOption(new Option('--engine <auto|zsync|js>', 'sync engine; auto = the C zsync for http:// when installed, js otherwise').default('auto').argParser(usage(parseEngine)))
       .addOption(new Option('--retries <N>', 'attempts after the first for a failed transfer, with backoff').default(3).argParser(usage((t) => parseCount(t, '--retries'))))

@@ -27,6 +27,7 @@ export interface SubscribeFlags extends TransportFlags {
   shared?: boolean;
   instance?: number;
   topic?: string;
+  renameStrip?: string;
 }
 
 const STOP_GRACE_MS = 3000;
@@ -50,6 +51,7 @@ export async function runSubscribe(spec: string, flags: SubscribeFlags): Promise
     transport,
     retries: flags.retries,
     retryDelayMs: flags.retryDelay * 1000,
+    renameStrip: flags.renameStrip,
     rejectedDir: flags.rejected ?? join(dir, '.zpump', 'rejected'),
     report: (r) => (flags.json ? printJson(r) : say(describeReport(r, formatBytes))),
     log: warn,

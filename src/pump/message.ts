@@ -187,11 +187,7 @@ const unsafe = (message: string): ZpumpError => new ZpumpError('E_UNSAFE_PATH', 
 export function checkMessage(a: Announcement, options: AcceptOptions = {}): { control?: ControlFile } {
   checkRelPath(a.relPath, 'relPath');
   refuseOwnNames(a.relPath, 'relPath');
-  const rename = renamedFrom(a);
-  if (rename !== undefined) {
-    checkRelPath(rename, 'fileOp.rename');
-    refuseOwnNames(rename, 'fileOp.rename');
-  }
+  // A rename's old name never refuses the message: renameSourceOf maps it inside --dir or says why not.
   const rules = { schemes: options.schemes ?? DEFAULT_SCHEMES };
   dataUrlOf(a, rules); // baseUrl and retrievePath: scheme, and under baseUrl once decoded
   // Times order the messages of a file: one that does not parse cannot be ordered, nor trusted to remove.
@@ -236,6 +232,36 @@ export async function localPathFor(dir: string, relPath: string): Promise<string
   const target = resolve(root, ...relPath.split('/').filter((p) => p !== '' && p !== '.'));
   await checkUnderRoot(root, target, relPath);
   return target;
+}
+
+/**
+ * The local relPath a rename's old name stands for, or why there is none. zpump sends the old
+ * relPath; sr3 sends the publisher's absolute path (/srv/pub/obs/a.bin), mapped by taking off
+ * the folder of baseUrl's path (file:///srv/pub, sftp://host//srv/pub) or a --rename-strip PREFIX.
+ */
+export function renameSourceOf(a: Announcement, renameStrip?: string): { relPath: string } | { why: string } {
+  const old = renamedFrom(a);
+  if (old === undefined) return { why: 'the message renames nothing' };
+  let rel = old;
+  if (old.startsWith('/')) {
+    let basePath = '';
+    try {
+      basePath = decodeURIComponent(new URL(a.baseUrl).pathname);
+    } catch {
+      // No usable baseUrl path: only --rename-strip can map it.
+    }
+    const prefixes = [renameStrip ?? '', basePath].map((p) => p.replace(/\/{2,}/g, '/').replace(/\/+$/, '')).filter((p) => p.startsWith('/'));
+    const prefix = prefixes.find((p) => old.startsWith(`${p}/`));
+    if (prefix === undefined) return { why: `${JSON.stringify(old)} is a path on the publisher under neither baseUrl's path nor --rename-strip` };
+    rel = old.slice(prefix.length + 1);
+  }
+  try {
+    checkRelPath(rel, 'fileOp.rename');
+    refuseOwnNames(rel, 'fileOp.rename');
+  } catch (error) {
+    return { why: error instanceof Error ? error.message : String(error) };
+  }
+  return { relPath: rel };
 }
 
 /** The same walk again, right before a write, rename or remove of `target` (from localPathFor). */

@@ -19,7 +19,7 @@ import { verifyIdentity } from '../local/identity-check.js';
 import { withFileLock } from '../local/lock-file.js';
 import type { OpenOptions } from '../transport/open.js';
 import type { ConsumeOptions, Delivery, Source } from './bus/types.js';
-import { DEFAULT_SCHEMES, checkMessage, isRemove, localPathFor, makeParents, recheckLocalPath, renamedFrom } from './message.js';
+import { DEFAULT_SCHEMES, checkMessage, isRemove, localPathFor, makeParents, recheckLocalPath, renameSourceOf, renamedFrom } from './message.js';
 
 export interface SubscriberOptions {
   dir: string;
@@ -39,6 +39,8 @@ export interface SubscriberOptions {
   signal?: AbortSignal;
   /** How long to wait for another writer's lock on a file (default 30 min). */
   lockTimeoutMs?: number;
+  /** sr3 renames name the publisher's absolute path: this prefix of it is the top of --dir. */
+  renameStrip?: string;
   report: (report: ApplyReport) => void;
   log: (line: string) => void;
 }
@@ -83,6 +85,8 @@ export class Subscriber {
   /** The latest arrival per file, and how to cut short the waits of the one before it. */
   private readonly latest = new Map<string, { arrival: number; superseded: AbortController }>();
   private arrivals = 0;
+  /** Messages are admitted (checked, then queued per file) one at a time, in arrival order. */
+  private admission: Promise<void> = Promise.resolve();
   applied = 0;
   setAside = 0;
   /** Messages left to the bus because the subscriber was stopped while they were in hand. */
@@ -143,34 +147,51 @@ export class Subscriber {
   /** Parse, check and apply; resolves with what was done, throws a ZpumpError when refused or failed for good. */
   async applyBody(body: Uint8Array, id = 'message'): Promise<ApplyReport> {
     const arrival = ++this.arrivals; // before any await: arrival order is delivery order
-    const message = parseAnnouncement(body, this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT);
-    checkMessage(message, { schemes: this.options.schemes ?? DEFAULT_SCHEMES, acceptUnverified: this.options.acceptUnverified });
-    const target = await localPathFor(this.options.dir, message.relPath);
-    const mine = { arrival, superseded: new AbortController() };
-    const before = this.latest.get(target);
-    if ((before?.arrival ?? 0) < arrival) {
-      // A newer message wins: the older one stops waiting (backoff, lock) and reports superseded.
-      before?.superseded.abort();
-      this.latest.set(target, mine);
-    } else {
-      mine.superseded.abort();
+    // Admitted in arrival order, so that the per-file queues are joined in that order even when
+    // resolving paths takes longer for one message than for the next: a rename touches two files,
+    // and the removal of its old name that follows must wait for it.
+    const turn = this.admission;
+    let admitted!: () => void;
+    this.admission = new Promise((resolve) => (admitted = resolve));
+    let target: string;
+    let mine: { arrival: number; superseded: AbortController };
+    let applying: Promise<ApplyReport>;
+    try {
+      await turn;
+      const message = parseAnnouncement(body, this.options.messageLimit ?? DEFAULT_MESSAGE_LIMIT);
+      checkMessage(message, { schemes: this.options.schemes ?? DEFAULT_SCHEMES, acceptUnverified: this.options.acceptUnverified });
+      target = await localPathFor(this.options.dir, message.relPath);
+      const oldName = renamedFrom(message) === undefined ? undefined : await this.renameSource(message, true);
+      mine = { arrival, superseded: new AbortController() };
+      const before = this.latest.get(target);
+      if ((before?.arrival ?? 0) < arrival) {
+        // A newer message wins: the older one stops waiting (backoff, lock) and reports superseded.
+        before?.superseded.abort();
+        this.latest.set(target, mine);
+      } else {
+        mine.superseded.abort();
+      }
+      const work = { message, target, mine };
+      applying = this.serialized([target, ...(oldName ? [oldName.path] : [])], () => this.withRetries(work.message, work.target, id, work.mine));
+    } finally {
+      admitted();
     }
     try {
-      return await this.serialized(target, () => this.withRetries(message, target, id, mine));
+      return await applying;
     } finally {
       if (this.latest.get(target) === mine) this.latest.delete(target);
     }
   }
 
-  /** Messages for one file are applied one after the other, in the order they arrived. */
-  private async serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const before = this.chains.get(key) ?? Promise.resolve();
-    const mine = before.catch(() => undefined).then(work);
-    this.chains.set(key, mine);
+  /** Messages for one file (a rename: for both its names) are applied one after the other, in the order they arrived. */
+  private async serialized<T>(keys: string[], work: () => Promise<T>): Promise<T> {
+    const before = Promise.all(keys.map((key) => (this.chains.get(key) ?? Promise.resolve()).catch(() => undefined)));
+    const mine = before.then(work);
+    for (const key of keys) this.chains.set(key, mine);
     try {
       return await mine;
     } finally {
-      if (this.chains.get(key) === mine) this.chains.delete(key);
+      for (const key of keys) if (this.chains.get(key) === mine) this.chains.delete(key);
     }
   }
 
@@ -209,6 +230,26 @@ export class Subscriber {
     return { ms: now, clamped: true };
   }
 
+  /**
+   * Where the local copy of a renamed file is, when the old name maps safely inside --dir; else
+   * undefined and a warning: the new name is fetched and whatever the old name is stays.
+   */
+  private async renameSource(message: Announcement, quiet = false): Promise<{ relPath: string; path: string } | undefined> {
+    const old = renamedFrom(message);
+    if (old === undefined) return undefined;
+    const mapped = renameSourceOf(message, this.options.renameStrip);
+    const skip = (why: string) => {
+      if (!quiet) this.log(`${message.relPath}: the rename's old name does not map inside --dir (${why}); fetching the new name, any old copy stays`);
+      return undefined;
+    };
+    if ('why' in mapped) return skip(mapped.why);
+    try {
+      return { relPath: mapped.relPath, path: await localPathFor(this.options.dir, mapped.relPath) };
+    } catch (error) {
+      return skip(error instanceof Error ? error.message : String(error));
+    }
+  }
+
   private async apply(message: Announcement, target: string, id: string, waits: AbortSignal): Promise<Omit<ApplyReport, 'attempts'>> {
     const started = performance.now();
     const base = { id, relPath: message.relPath };
@@ -239,9 +280,9 @@ export class Subscriber {
       const identity = checkableIdentity(message.identity, this.options.acceptUnverified);
       let movedFrom: string | undefined;
       let seeds: string[] = [];
-      const from = renamedFrom(message);
+      const from = await this.renameSource(message);
       if (from !== undefined) {
-        const source = await localPathFor(dir, from);
+        const source = from.path;
         const [old, existing] = await Promise.all([stat(source).catch(() => undefined), stat(target).catch(() => undefined)]);
         if (old?.isFile() && !existing) {
           // The move applies only when it gives the announced content; otherwise the old file is
@@ -251,11 +292,11 @@ export class Subscriber {
             await recheckLocalPath(dir, source);
             await recheckLocalPath(dir, target);
             await rename(source, target);
-            movedFrom = from;
+            movedFrom = from.relPath;
             return { ...base, action: 'up-to-date', length: old.size, seconds: seconds(), renamedFrom: movedFrom };
           }
           seeds = [source];
-          movedFrom = from;
+          movedFrom = from.relPath;
         }
       }
       const local = seeds.length > 0 ? undefined : await stat(target).catch(() => undefined);

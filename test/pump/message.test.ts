@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseAnnouncement, parseV03Time, renderAnnouncement } from '../../src/format/announcement.js';
 import { parseControlFile } from '../../src/format/control-file.js';
 import { routingKeyOf, topicOf } from '../../src/pump/bus/types.js';
-import { buildFileMessage, buildRemoveMessage, checkMessage, localPathFor, recheckLocalPath, relPathOf } from '../../src/pump/message.js';
+import { buildFileMessage, buildRemoveMessage, checkMessage, localPathFor, recheckLocalPath, relPathOf, renameSourceOf } from '../../src/pump/message.js';
 import { seededBytes } from '../helpers/data.js';
 
 let tmp: DirectoryResult;
@@ -92,8 +92,19 @@ describe('checkMessage', () => {
     expect(() => checkMessage({ ...base(), baseUrl: 'gopher://h/' })).toThrow(/gopher: scheme is not allowed/);
   });
 
-  it('refuses a rename from outside the tree', () => {
-    expect(() => checkMessage({ ...base(), fileOp: { rename: '../../etc/shadow' } })).toThrow(/fileOp.rename/);
+  it('never refuses a message for its rename, but maps no old name from outside the tree', () => {
+    // The subscriber then fetches the new name and leaves whatever the old name is alone.
+    expect(() => checkMessage({ ...base(), fileOp: { rename: '../../etc/shadow' } })).not.toThrow();
+    expect(renameSourceOf({ ...base(), fileOp: { rename: '../../etc/shadow' } })).toEqual({ why: expect.stringMatching(/fileOp.rename.*\.\./) });
+    expect(renameSourceOf({ ...base(), fileOp: { rename: '/etc/shadow' } })).toEqual({ why: expect.stringMatching(/neither baseUrl's path nor --rename-strip/) });
+  });
+
+  it("maps sr3's absolute old names by baseUrl's path or --rename-strip, zpump's relative ones as they are", () => {
+    expect(renameSourceOf({ ...base(), fileOp: { rename: 'obs/a.bin' } })).toEqual({ relPath: 'obs/a.bin' });
+    expect(renameSourceOf({ ...base(), baseUrl: 'file:///srv/pub', fileOp: { rename: '/srv/pub/obs/a.bin' } })).toEqual({ relPath: 'obs/a.bin' });
+    expect(renameSourceOf({ ...base(), baseUrl: 'sftp://h//srv/pub/', fileOp: { rename: '/srv/pub/obs/a.bin' } })).toEqual({ relPath: 'obs/a.bin' });
+    expect(renameSourceOf({ ...base(), baseUrl: 'http://h', fileOp: { rename: '/srv/pub/obs/a.bin' } }, '/srv/pub/')).toEqual({ relPath: 'obs/a.bin' });
+    expect(renameSourceOf({ ...base(), baseUrl: 'http://h/srv/pubx', fileOp: { rename: '/srv/pub/obs/a.bin' } })).toHaveProperty('why');
   });
 
   it.each([
@@ -103,9 +114,9 @@ describe('checkMessage', () => {
     ['d/.zpump/x'],
     ['a.zpump-tmp'],
     ['.a.txt.0123abcd.zpump-tmp.part'],
-  ])("refuses zpump's own name %s as relPath and as a rename's source", (name) => {
+  ])("refuses zpump's own name %s as relPath, and maps no rename's source to it", (name) => {
     expect(() => checkMessage({ ...base(), relPath: name })).toThrow(expect.objectContaining({ code: 'E_UNSAFE_PATH' }));
-    expect(() => checkMessage({ ...base(), fileOp: { rename: name } })).toThrow(/own files/);
+    expect(renameSourceOf({ ...base(), fileOp: { rename: name } })).toEqual({ why: expect.stringMatching(/own files/) });
   });
 
   it('checks md5 and sha512 identities, refuses none and unknown methods unless unverified files are accepted', () => {

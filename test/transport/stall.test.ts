@@ -13,16 +13,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { seededBytes } from '../helpers/data.js';
 import { requireTool } from '../helpers/require-tool.js';
-import { startSshd, type SshdServer } from '../helpers/sshd.js';
-import { ZpumpError } from '../../src/errors.js';
-import { createSftpSource } from '../../src/transport/sftp.js';
-import { execFileSync } from 'node:child_process';
-import { pathToFileURL } from 'node:url';
 
 const NEW = seededBytes(1 << 20, 7);
 const OLD = seededBytes(1 << 20, 8);
 const hasZsync = requireTool('zsync', 'zsync');
-const hasSshd = requireTool('sshd', 'openssh-server');
 
 let tmp: DirectoryResult;
 let http: Server;
@@ -129,58 +123,6 @@ describe('a stalling server', { timeout: 30_000 }, () => {
     for (const bad of ['0', '-1', 'soon']) {
       const run = await runCli(['sync', '--stall-timeout', bad, `${base}new.bin.zsync`, target]);
       expect(run.exitCode, `${bad}: ${run.stderr}`).toBe(2);
-    }
-  });
-});
-
-/** The processes serving connections of the sshd listening on `port` (its descendants). */
-function sessionsOf(port: number): number[] {
-  const listening = /pid=(\d+)/.exec(execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }))?.[1];
-  if (!listening) throw new Error(`no sshd listening on ${port}`);
-  const parents = new Map<number, number>();
-  for (const entry of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
-    const [pid, ppid] = entry.trim().split(/\s+/).map(Number);
-    parents.set(pid!, ppid!);
-  }
-  const below = (pid: number): boolean => {
-    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === Number(listening)) return true;
-    return false;
-  };
-  return [...parents.keys()].filter(below);
-}
-
-describe.skipIf(!hasSshd)('an sftp server that stops answering mid-transfer', { timeout: 30_000 }, () => {
-  let sshd: SshdServer;
-  beforeAll(async () => {
-    sshd = await startSshd();
-  });
-  afterAll(async () => {
-    await sshd?.stop();
-  });
-
-  it('is abandoned after the stall timeout with E_NETWORK', async () => {
-    const file = join(tmp.path, 'big.bin');
-    await writeFile(file, seededBytes(16 << 20, 9));
-    const url = `sftp://${sshd.user}@${sshd.host}:${sshd.port}${pathToFileURL(file).pathname}`;
-    const source = await createSftpSource(url, { privateKeyPath: sshd.privateKeyPath, knownHostsPath: sshd.knownHostsPath }, 1000);
-    let stopped: number[] = [];
-    try {
-      let received = 0;
-      const failure = await source.readRanges([{ start: 0, end: 16 << 20 }], (chunk) => {
-        received += chunk.data.length;
-        // Freeze the server's session once data flows: the connection stays open, nothing comes.
-        if (stopped.length === 0) {
-          stopped = sessionsOf(sshd.port);
-          for (const pid of stopped) process.kill(pid, 'SIGSTOP');
-        }
-      }).then(() => undefined, (error: unknown) => error);
-      expect(failure).toBeInstanceOf(ZpumpError);
-      expect((failure as ZpumpError).code).toBe('E_NETWORK');
-      expect((failure as ZpumpError).message).toMatch(/stalled/);
-      expect(received).toBeLessThan(16 << 20);
-    } finally {
-      for (const pid of stopped) process.kill(pid, 'SIGCONT');
-      await source.close();
     }
   });
 });
