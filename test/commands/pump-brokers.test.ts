@@ -233,6 +233,23 @@ for (const broker of brokers) {
       await expectNoNewConnection(rabbit, before);
     });
 
+    if (broker.name !== 'RabbitMQ') it('a message over the MQTT broker\'s maximum packet size fails at once: exit 1 with the reason, no reconnect loop', async () => {
+      const small = await startMosquitto('max_packet_size 2000');
+      try {
+        const file = join(pub, 'model', 'too-big.bin');
+        await writeFile(file, seededBytes(2 << 20, 11)); // its inline signature makes the message > 2000 bytes
+        const run = await Promise.race([
+          runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', small.url, file]),
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error('announce did not exit within 45 s')), 45_000)),
+        ]);
+        expect(run.exitCode, run.stderr).toBe(1);
+        expect(run.stderr).toMatch(/refused model\/too-big\.bin: a \d+-byte PUBLISH is over its maximum packet size \(2000 bytes\)/);
+        expect(run.stderr).not.toMatch(/went away/);
+      } finally {
+        await small.stop();
+      }
+    });
+
     if (broker.name === 'RabbitMQ') it('announce and watch stop at once with the reason when the broker refuses the login', async () => {
       const wrong = server.url.replace('guest:guest@', 'guest:wrong@');
       const announced = await runCli(['announce', '--base-url', nginx.url, '--root', pub, '--post', wrong, join(pub, 'model', 'run12', 'field.grib2')]);

@@ -16,7 +16,8 @@ export interface MosquittoServer {
   stop(): Promise<void>;
 }
 
-export async function startMosquitto(): Promise<MosquittoServer> {
+/** `extraConfig`: more mosquitto.conf lines (e.g. max_packet_size 2000). */
+export async function startMosquitto(extraConfig = ''): Promise<MosquittoServer> {
   const mosquitto = findTool('mosquitto');
   if (!mosquitto) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
   const tmp = await makeTempDir('mosquitto');
@@ -36,6 +37,7 @@ log_type error
 log_type warning
 log_type notice
 log_type information
+${extraConfig}
 `);
     // Started as root it drops to user mosquitto, which must be able to write its persistence file here.
     const owner = process.getuid?.() === 0 ? await systemUser('mosquitto') : undefined;

@@ -26,12 +26,30 @@ export interface MqttOptions {
   log?: (line: string) => void;
 }
 
+const CONTENT_TYPE = 'application/json';
+
+/** Bytes of an MQTT 5 QoS 1 PUBLISH with a Content Type property: fixed header, topic, packet
+ *  id, properties, payload. */
+function publishPacketSize(topic: string, payloadBytes: number): number {
+  const properties = 1 + 2 + Buffer.byteLength(CONTENT_TYPE);
+  const remaining = 2 + Buffer.byteLength(topic) + 2 + varIntBytes(properties) + properties + payloadBytes;
+  return 1 + varIntBytes(remaining) + remaining;
+}
+
+function varIntBytes(n: number): number {
+  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
+}
+
 export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   const { default: mqtt } = await import('mqtt');
   // mqtt.js reconnects by itself and keeps unacknowledged QoS 1 messages to send again.
   const client = mqtt.connect(options.url, { protocolVersion: 5, reconnectPeriod: 1000, connectTimeout: 10_000, clean: true });
   client.on('error', (error) => options.log?.(`MQTT ${redactUrl(options.url)}: ${error.message}`));
   client.on('offline', () => options.log?.(`MQTT broker ${redactUrl(options.url)} went away; messages wait until it is back`));
+  // A broker drops the connection on a PUBLISH over its Maximum Packet Size, and mqtt.js would
+  // send it again after every reconnection: such a message is refused here instead.
+  let maxPacket: number | undefined;
+  client.on('connect', (connack) => (maxPacket = connack.properties?.maximumPacketSize));
   if ((options.maxAttempts ?? Infinity) < Infinity) {
     await new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
@@ -56,7 +74,13 @@ export async function createMqttSink(options: MqttOptions): Promise<Sink> {
   return {
     where: `${redactUrl(options.url)} ${options.topic ?? `${options.exchange}/v03/...`}`,
     async post(message: Announcement) {
-      const publishing = client.publishAsync(options.topic ?? topicOf(options.exchange, message.relPath), renderAnnouncement(message), { qos: 1, properties: { contentType: 'application/json' } }).catch((error: unknown) => {
+      const topic = options.topic ?? topicOf(options.exchange, message.relPath);
+      const payload = Buffer.from(renderAnnouncement(message));
+      const size = publishPacketSize(topic, payload.length);
+      if (maxPacket !== undefined && size > maxPacket) {
+        throw new ZpumpError('E_BUS', `the MQTT broker at ${redactUrl(options.url)} refused ${message.relPath}: a ${size}-byte PUBLISH is over its maximum packet size (${maxPacket} bytes)`, { data: { refused: true } });
+      }
+      const publishing = client.publishAsync(topic, payload, { qos: 1, properties: { contentType: CONTENT_TYPE } }).catch((error: unknown) => {
         // mqtt.js queues a post while the broker is away; what it rejects is this message
         // (a topic or a size the broker does not take), which no retry would change.
         throw new ZpumpError('E_BUS', `the MQTT broker at ${redactUrl(options.url)} refused ${message.relPath}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, data: { refused: true } });
