@@ -10,6 +10,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { ZpumpError } from '../errors.js';
+import { ALL_SCHEMES, fetchableUrl } from './url-policy.js';
 
 export const WNM_CORE = 'http://wis.wmo.int/spec/wnm/1/conf/core';
 /** WNM core: a whole message SHALL NOT exceed 8 192 bytes. */
@@ -156,6 +157,8 @@ export function wnmToV03(o: Record<string, unknown>): { v03: Record<string, unkn
   } catch {
     throw bad(`the ${rel} link's href ${JSON.stringify(link.href)} is not a URL`);
   }
+  // The one URL check every URL from a message passes (the subscriber's schemes are applied later, to the data URL).
+  fetchableUrl(link.href, { schemes: ALL_SCHEMES, what: `the ${rel} link` });
   if (url.search !== '' || url.hash !== '') throw bad(`the ${rel} link's href has a query or fragment: zpump fetches plain file URLs`);
   const cut = url.href.lastIndexOf('/');
   let name: string;
