@@ -3,7 +3,7 @@
 // control-file fetch, a server that never answers (http and sftp), and subscribe.
 
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,10 +13,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { seededBytes } from '../helpers/data.js';
 import { requireTool } from '../helpers/require-tool.js';
+import { startSshd, type SshdServer } from '../helpers/sshd.js';
+import { ZpumpError } from '../../src/errors.js';
+import { createSftpSource } from '../../src/transport/sftp.js';
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import { pathToFileURL } from 'node:url';
 
 const NEW = seededBytes(1 << 20, 7);
 const OLD = seededBytes(1 << 20, 8);
 const hasZsync = requireTool('zsync', 'zsync');
+const hasSshd = requireTool('sshd', 'openssh-server');
+const hasPython = requireTool('python3', 'python3');
 
 let tmp: DirectoryResult;
 let http: Server;
@@ -98,6 +106,22 @@ describe('a stalling server', { timeout: 30_000 }, () => {
     await expectAbandoned(await runCli(['sync', '--engine', 'js', '--stall-timeout', '1', `http://127.0.0.1:${silentPort}/new.bin.zsync`, target]));
   });
 
+  it.skipIf(!hasPython)('a connection that is never accepted (the server\'s accept queue is full)', async () => {
+    // python3: a listening socket that never accepts; node's own servers always accept.
+    const listener = execa('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], { reject: false, buffer: false });
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve) => listener.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      // The first fills the queue; the next ones wait in SYN-SENT, as zpump's connection will.
+      for (let i = 0; i < 3; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => undefined));
+      await expectAbandoned(await runCli(['sync', '--engine', 'js', '--stall-timeout', '1', `http://127.0.0.1:${port}/new.bin.zsync`, target]));
+    } finally {
+      for (const f of fillers) f.destroy();
+      listener.kill();
+      await listener;
+    }
+  });
+
   it('an sftp server that never answers', async () => {
     const key = ssh2.utils.generateKeyPairSync('ed25519');
     await writeFile(join(tmp.path, 'id'), key.private, { mode: 0o600 });
@@ -123,6 +147,58 @@ describe('a stalling server', { timeout: 30_000 }, () => {
     for (const bad of ['0', '-1', 'soon']) {
       const run = await runCli(['sync', '--stall-timeout', bad, `${base}new.bin.zsync`, target]);
       expect(run.exitCode, `${bad}: ${run.stderr}`).toBe(2);
+    }
+  });
+});
+
+/** The processes serving connections of the sshd listening on `port` (its descendants). */
+function sessionsOf(port: number): number[] {
+  const listening = /pid=(\d+)/.exec(execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }))?.[1];
+  if (!listening) throw new Error(`no sshd listening on ${port}`);
+  const parents = new Map<number, number>();
+  for (const entry of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
+    const [pid, ppid] = entry.trim().split(/\s+/).map(Number);
+    parents.set(pid!, ppid!);
+  }
+  const below = (pid: number): boolean => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === Number(listening)) return true;
+    return false;
+  };
+  return [...parents.keys()].filter(below);
+}
+
+describe.skipIf(!hasSshd)('an sftp server that stops answering mid-transfer', { timeout: 30_000 }, () => {
+  let sshd: SshdServer;
+  beforeAll(async () => {
+    sshd = await startSshd();
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  it('is abandoned after the stall timeout with E_NETWORK', async () => {
+    const file = join(tmp.path, 'big.bin');
+    await writeFile(file, seededBytes(16 << 20, 9));
+    const url = `sftp://${sshd.user}@${sshd.host}:${sshd.port}${pathToFileURL(file).pathname}`;
+    const source = await createSftpSource(url, { privateKeyPath: sshd.privateKeyPath, knownHostsPath: sshd.knownHostsPath }, 1000);
+    let stopped: number[] = [];
+    try {
+      let received = 0;
+      const failure = await source.readRanges([{ start: 0, end: 16 << 20 }], (chunk) => {
+        received += chunk.data.length;
+        // Freeze the server's session once data flows: the connection stays open, nothing comes.
+        if (stopped.length === 0) {
+          stopped = sessionsOf(sshd.port);
+          for (const pid of stopped) process.kill(pid, 'SIGSTOP');
+        }
+      }).then(() => undefined, (error: unknown) => error);
+      expect(failure).toBeInstanceOf(ZpumpError);
+      expect((failure as ZpumpError).code).toBe('E_NETWORK');
+      expect((failure as ZpumpError).message).toMatch(/stalled/);
+      expect(received).toBeLessThan(16 << 20);
+    } finally {
+      for (const pid of stopped) process.kill(pid, 'SIGCONT');
+      await source.close();
     }
   });
 });
