@@ -73,12 +73,16 @@ export async function runAnnounce(files: string[], flags: PublishFlags): Promise
   const sink = await openSink(flags.post, { exchange: flags.exchange, topic: flags.topic, maxAttempts: 5, log: warn });
   let exitCode = 0;
   try {
+    // Once the broker stayed out of reach for one file, the others would wait just as long each.
+    let unreachable: ZpumpError | undefined;
     for (const file of files) {
       try {
+        if (unreachable) throw new ZpumpError('E_BUS', `not announced: ${unreachable.message}`);
         const result = await announceFile(sink, resolve(file), options);
         if (flags.json) printJson({ file, relPath: result.message.relPath, size: result.message.size, signature: result.signature, zsyncPath: result.zsyncPath, engine: result.engine, seconds: result.seconds, sink: sink.where });
         else warn(describeAnnounced(result, sink.where));
       } catch (error) {
+        if (!unreachable && error instanceof ZpumpError && error.data.connectivity === true) unreachable = error;
         exitCode = Math.max(exitCode, exitCodeFor(error));
         if (flags.json) printJson(errorJson(error, { file }));
         warn(`${file}: ${error instanceof Error ? error.message : String(error)}`);

@@ -53,7 +53,11 @@ describe('pump commands fail clearly', () => {
       runCli(['announce', '--base-url', 'http://h/', '--post', `mqtt://127.0.0.1:${closed}`, 'a.txt'], { cwd: tmp.path }),
       runCli(['subscribe', amqp, '--dir', 'm', '--once'], { cwd: tmp.path }),
     ]);
-    for (const run of runs) {
+    const many = await runCli(['announce', '--base-url', 'http://h/', '--post', amqp, 'a.txt', 'a.txt', 'a.txt'], { cwd: tmp.path });
+    // The broker is tried for the first file only: as many attempts as for one file.
+    expect(many.stderr.match(/retrying/g)).toHaveLength(runs[0]!.stderr.match(/retrying/g)!.length);
+    expect(many.stderr.match(/a\.txt: not announced: cannot reach the broker/g)).toHaveLength(2);
+    for (const run of [...runs, many]) {
       expect(run.exitCode, run.stderr).toBe(1);
       expect(run.stderr).toMatch(/cannot reach the (MQTT )?broker at .*ECONNREFUSED/);
       expect(run.stderr).not.toContain('guest:guest'); // passwords are not printed
