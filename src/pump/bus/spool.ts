@@ -5,7 +5,7 @@
 // Anyone who can write to the folder can drop entries in, so an entry is checked before it is read.
 
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fromSystemError } from '../../errors.js';
@@ -87,6 +87,8 @@ export function createSpoolSource(dir: string): Source {
   const moveAside = async (name: string, reason: string): Promise<boolean> => {
     const path = join(dir, name);
     await mkdir(rejected, { recursive: true });
+    // A rejected/ planted as a symlink would take entries and reason files anywhere.
+    if (!(await lstat(rejected)).isDirectory()) return false;
     // A name already taken in rejected/ (a directory cannot replace one) gets a unique suffix.
     for (const kept of [name, `${name}.${Date.now()}-${process.pid}`]) {
       try {

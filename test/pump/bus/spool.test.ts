@@ -83,6 +83,17 @@ describe('spool source', () => {
     expect(existsSync(join(spool, 'x.json'))).toBe(true);
   });
 
+  it('never follows a rejected/ that is a symlink', async () => {
+    const elsewhere = join(tmp.path, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(spool, 'rejected'));
+    await mkdir(join(spool, 'x.json'));
+    const logs: string[] = [];
+    await createSpoolSource(spool).consume(async () => undefined, { once: true, prefetch: 1, signal: new AbortController().signal, log: (l) => logs.push(l), refused: () => undefined });
+    expect(await readdir(elsewhere)).toEqual([]);
+    expect(logs.join('\n')).toMatch(/cannot move x\.json/);
+  });
+
   it('polling skips an entry it cannot move aside and keeps delivering new messages', async () => {
     await mkdir(join(spool, 'x.json'));
     await writeFile(join(spool, 'rejected'), 'not a folder');
