@@ -1,5 +1,5 @@
 // Temporaries must not outlive the process that made them, whichever way it ends: `finally`
-// covers errors, this covers process.exit() and SIGTERM/SIGINT/SIGHUP. On a signal the helper
+// covers errors, this covers process.exit() and SIGTERM/SIGINT. On a signal the helper
 // processes (zsync) are killed first, so nothing writes into a folder being removed; then, if no
 // one else listens for the signal, the process ends as the signal would have ended it (a command
 // like `zpump subscribe` that handles signals itself keeps control of its shutdown).
@@ -11,7 +11,8 @@ interface Entry {
   kill?: () => void;
 }
 
-const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+// Not SIGHUP: listening for it would undo `nohup` (a hang-up would then end the process).
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 const live = new Set<Entry>();
 let installed = false;
 let interruptedBy: NodeJS.Signals | undefined;
