@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { withEngine } from './backends/select.js';
 import type { EngineChoice, MakeResult, SyncResult } from './backends/types.js';
 import { zsyncCanFetch } from './backends/zsync-sync.js';
+import { clientCannotRead, type ToolInfo } from './backends/locate.js';
 import { ZpumpError, fromSystemError } from './errors.js';
 import { checkableIdentity, dataUrlOf, parseAnnouncement, parseV03Time, signatureUrlOf, type Announcement } from './format/announcement.js';
 import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, type UrlRules } from './format/url-policy.js';
@@ -134,9 +135,11 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
     : undefined;
   if (source.bytes && options.saveControlAs) await writeVerifiedControlFile(options.saveControlAs, async (h) => { await h.writeFile(source.bytes!); });
   const target = options.target ?? defaultTarget(message ? basename(message.relPath) : source.control?.filename);
-  const dataUrl = message && !options.url ? dataUrlOf(message, rules) : resolveDataUrl(options.url ?? source.control?.urls[0], options.baseUrl ?? source.location);
+  // A gzip-inside file names its (compressed) data in Z-URL: lines; only zsync 0.6.x reads it.
+  const listed = source.control ? (source.control.gzip && source.control.urls.length === 0 ? source.control.gzip.zUrls : source.control.urls) : [];
+  const dataUrl = message && !options.url ? dataUrlOf(message, rules) : resolveDataUrl(options.url ?? listed[0], options.baseUrl ?? source.location);
   // Each URL: line is a mirror, tried in turn; --url and an announcement name one place only.
-  const dataUrls = message || options.url ? [dataUrl] : (source.control?.urls ?? []).map((u) => resolveDataUrl(u, options.baseUrl ?? source.location));
+  const dataUrls = message || options.url ? [dataUrl] : listed.map((u) => resolveDataUrl(u, options.baseUrl ?? source.location));
   const seeds = await existingSeeds(target, options.seeds ?? []);
   const control = source.control;
   const mtime = message?.mtime === undefined ? control?.mtime : (parseV03Time(message.mtime) ?? NaN) / 1000;
@@ -155,7 +158,7 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
     control, controlLocation: source.location, dataUrl, dataUrls, target, seeds, transport: options.transport, onProgress: options.onProgress,
     sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
   };
-  const canUseZsync = dataUrls.some(zsyncCanFetch) && control.length > 0 && !control.gzip;
+  const canUseZsync = (tool: ToolInfo): boolean => dataUrls.some(zsyncCanFetch) && control.length > 0 && !clientCannotRead(tool, control);
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
   return done(result, dataUrl);
 }

@@ -14,7 +14,7 @@ import { scanSeedFile } from '../local/seed-scan.js';
 
 export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const cf = request.control;
-  if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the C zsync handles: use --engine zsync');
+  if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the zsync 0.6.x client handles (not the js engine, not zsync 0.7+): install zsync 0.6.2 (Debian/Ubuntu: apt-get install zsync) and use --engine zsync or auto');
   const index = new BlockIndex(cf);
   const md4 = await createStrongHasher(strongHashOf(cf));
   const checks = wholeFileChecks(cf);

@@ -1,9 +1,10 @@
-// --engine auto: the C tools where they are installed and able to do the job, the js engine
+// --engine auto: the C tools where they are installed and able to do the job (a zsync 0.6.x
+// client cannot read MD5 or SHA-224 control files, 0.7+ cannot read gzip-inside ones), the js engine
 // otherwise, and the js engine again when the C tools fail. The result says which one ran.
 
 import { isZpumpError } from '../errors.js';
 import { createJsBackend } from './js.js';
-import { locateTool } from './locate.js';
+import { locateTool, type ToolInfo } from './locate.js';
 import type { Backend, EngineChoice, Fallback } from './types.js';
 import { createZsyncBackend } from './zsync.js';
 
@@ -12,12 +13,13 @@ export async function withEngine<T extends { fallback?: Fallback }>(
   choice: EngineChoice,
   tool: 'zsyncmake' | 'zsync',
   work: (backend: Backend) => Promise<T>,
-  toolCanDoIt = true,
+  toolCanDoIt: boolean | ((info: ToolInfo) => boolean) = true,
 ): Promise<T> {
   if (choice === 'js') return work(createJsBackend());
   if (choice === 'zsync') return work(createZsyncBackend());
   const info = await locateTool(tool);
-  if (!info.path || info.problem || !toolCanDoIt) return work(createJsBackend());
+  const able = typeof toolCanDoIt === 'function' ? toolCanDoIt(info) : toolCanDoIt;
+  if (!info.path || info.problem || !able) return work(createJsBackend());
   try {
     return await work(createZsyncBackend());
   } catch (error) {

@@ -8,12 +8,12 @@
 import { chmod, rename, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ZpumpError, fromSystemError } from '../errors.js';
-import { renderControlFile } from '../format/control-file.js';
+import { renderControlFile, wholeFileChecks } from '../format/control-file.js';
 import { createTempDir, modeForReplacing, removeStaleTemps } from '../local/atomic-file.js';
 import { interruption } from '../local/exit-cleanup.js';
 import { digestFile } from '../local/file-digest.js';
 import { DEFAULT_STALL_TIMEOUT_MS } from '../transport/open.js';
-import { requireTool } from './locate.js';
+import { clientCannotRead, requireTool } from './locate.js';
 import { watchChildIo } from './stall-watch.js';
 import type { SyncRequest, SyncResult } from './types.js';
 
@@ -21,13 +21,35 @@ export function zsyncCanFetch(dataUrl: string): boolean {
   return dataUrl.startsWith('http://');
 }
 
+/**
+ * Which URL served the data, from the client's own lines: zsync 0.6.2 prints "downloading from
+ * URL:" and "failed to retrieve from URL", 0.7+ "downloading new blocks from URL:" and "failed to
+ * complete download from URL". The last URL started and not given up on is the one.
+ */
+function servedByOf(said: string): { servedBy?: string; failedUrls?: Array<{ url: string; reason: string }> } {
+  let servedBy: string | undefined;
+  const failed: string[] = [];
+  for (const m of said.matchAll(/(downloading (?:new blocks )?from|failed to (?:retrieve|complete download) from) (\S+?):?(?=\s|$)/g)) {
+    if (m[1]!.startsWith('downloading')) servedBy = m[2];
+    else if (servedBy !== undefined && m[2] === servedBy) { failed.push(servedBy); servedBy = undefined; }
+  }
+  return {
+    ...(servedBy ? { servedBy } : {}),
+    ...(failed.length > 0 ? { failedUrls: failed.map((url) => ({ url, reason: 'zsync could not fetch from it' })) } : {}),
+  };
+}
+
 export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult> {
   const tool = await requireTool('zsync');
   const cf = request.control;
-  if (!zsyncCanFetch(request.dataUrl)) {
+  // zsync tries every URL: line itself (0.6.2 in random order), so it gets all it can fetch.
+  const urls = (request.dataUrls ?? [request.dataUrl]).filter(zsyncCanFetch);
+  if (urls.length === 0) {
     throw new ZpumpError('E_UNSUPPORTED', `zsync 0.6.2 fetches plain http:// only, not ${request.dataUrl}; use --engine js (or auto)`);
   }
-  if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'gzip-inside control files are not handled through zpump sync yet; run zsync directly');
+  const unreadable = clientCannotRead(tool, cf);
+  if (unreadable) throw new ZpumpError('E_UNSUPPORTED', `${unreadable}: use --engine js (or auto)`);
+  const checks = wholeFileChecks(cf);
   if (cf.length === 0) throw new ZpumpError('E_BACKEND', 'zsync 0.6.2 refuses control files of empty files (Length 0)');
   await removeStaleTemps(request.target);
   const work = await createTempDir(request.target);
@@ -39,9 +61,12 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
   const args = ['-o', out];
   // zsync runs inside the temporary folder: relative seed paths would resolve there.
   for (const seed of request.seeds) args.push('-i', resolve(seed));
-  args.push(controlCopy);
+  // A gzip-inside file cannot be rewritten (zpump does not render Z-Map2): zsync gets it as it
+  // is, with the data URL as the base its relative Z-URLs resolve against.
+  if (cf.gzip) args.push('-u', request.dataUrl, /^https?:\/\//.test(request.controlLocation) ? request.controlLocation : resolve(request.controlLocation));
+  else args.push(controlCopy);
   try {
-    await writeFile(controlCopy, renderControlFile({ ...cf, urls: [request.dataUrl] })).catch((error: unknown) => {
+    if (!cf.gzip) await writeFile(controlCopy, renderControlFile({ ...cf, urls })).catch((error: unknown) => {
       throw fromSystemError(error, 'cannot write the control file for zsync', controlCopy);
     });
     // cleanup: false: exit-cleanup kills zsync itself on a signal, before removing its folder.
@@ -69,9 +94,10 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
       throw new ZpumpError('E_BACKEND', `zsync failed for ${request.target} (${run.signal ? `killed by ${run.signal}` : `exit ${run.exitCode}`})${said ? `: ${said}` : ''}`, { data: { exitCode: run.exitCode } });
     }
     const used = /used (\d+) local, fetched (\d+)/.exec(String(run.all));
-    if (cf.sha1 !== undefined || request.sha512 !== undefined) {
-      const got = await digestFile(out, { sha1: cf.sha1 !== undefined, sha512: request.sha512 !== undefined });
-      if (cf.sha1 !== undefined && got.sha1 !== cf.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got.sha1}, expected ${cf.sha1}; the target was left unchanged`);
+    if (checks.sha1 !== undefined || checks.sha256 !== undefined || request.sha512 !== undefined) {
+      const got = await digestFile(out, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
+      if (checks.sha1 !== undefined && got.sha1 !== checks.sha1) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-1 ${got.sha1}, expected ${checks.sha1}; the target was left unchanged`);
+      if (checks.sha256 !== undefined && got.sha256 !== checks.sha256) throw new ZpumpError('E_VERIFY', `zsync produced ${request.target} with SHA-256 ${got.sha256}, the File-Hash says ${checks.sha256}; the target was left unchanged`);
       if (request.sha512 !== undefined && got.sha512 !== request.sha512) {
         throw new ZpumpError('E_VERIFY', `zsync produced ${request.target}, but it does not match the announced sha512 identity; the target was left unchanged`);
       }
@@ -93,7 +119,8 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
       bytesReused: used ? Math.min(Number(used[1]), cf.length) : 0,
       bytesFetched: used ? Number(used[2]) : 0,
       requests: null,
-      verified: cf.sha1 !== undefined,
+      verified: checks.sha1 !== undefined || checks.sha256 !== undefined,
+      ...servedByOf(String(run.all)),
     };
   } finally {
     await work.remove();
