@@ -54,9 +54,8 @@ export class ParallelScan {
     const setup: ScanWorkerSetup = { blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records, outPath };
     const workers: Worker[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(url, { workerData: setup });
-      w.unref();
-      workers.push(w);
+      // A small young generation: the scan allocates little, and each MB here is RSS per thread.
+      workers.push(new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
     }
     return new ParallelScan(workers, partBytes);
   }

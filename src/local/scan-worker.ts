@@ -10,7 +10,7 @@ import { SeedMatcher } from '../engine/matcher.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import type { ControlFile } from '../format/control-file.js';
 import type { HashLengths } from '../format/hash-lengths.js';
-import { scanRange } from './seed-scan.js';
+import { scanRange, type ScanBuffers } from './seed-scan.js';
 
 export interface ScanWorkerSetup {
   blockSize: number;
@@ -38,6 +38,8 @@ const index = new BlockIndex({ blockSize: setup.blockSize, length: setup.length,
 const md4 = await createStrongHasher(setup.strongHash);
 const out = openSync(setup.outPath, 'r+');
 const B = setup.blockSize;
+const PIECE = 1 << 20;
+const buffers: ScanBuffers = {};
 
 parentPort!.on('message', (job: ScanJob | 'close') => {
   if (job === 'close') {
@@ -61,7 +63,7 @@ async function run(job: ScanJob): Promise<ScanJobResult> {
     try {
       await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
         writeSync(out, buf, pos, Math.min(B, setup.length - id * B), id * B);
-      });
+      }, undefined, PIECE, buffers);
     } finally {
       await fh.close();
     }

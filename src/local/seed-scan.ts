@@ -54,22 +54,34 @@ async function slide(fh: FileHandle, path: string, s: SeedScanner): Promise<void
   }, (done) => s.onProgress?.(done, size));
 }
 
+/** A scan's buffers, kept for the next scan (a worker's next part) instead of left to the GC. */
+export interface ScanBuffers {
+  window?: Uint8Array;
+  pieces?: [Uint8Array, Uint8Array];
+}
+
 /**
  * Scan window starts [from, to) of a seed of `size` bytes with `matcher`, reading only the bytes
  * those windows need (to + seq_matches·B, zero-padded past the seed's end, as zsync does).
  * `at` is the block's offset in the seed. Returns where the scan stopped (>= to unless complete).
+ * `piece`: bytes per read (worker threads read less at a time: each buffer is RSS per thread).
  */
 export async function scanRange(
   fh: FileHandle, path: string, size: number, matcher: SeedMatcher, from: number, to: number,
   onBlock: (id: number, buf: Uint8Array, pos: number, at: number) => void,
   onProgress?: (done: number) => void,
+  piece = WINDOW,
+  reuse?: ScanBuffers,
 ): Promise<number> {
   const B = matcher.blockSize;
   const ctx = matcher.seqMatches * B;
   const readEnd = Math.min(size, to + ctx);
-  const window = Math.max(WINDOW, 4 * ctx);
-  const buf = new Uint8Array(window + ctx);
-  const reader = new ReadAhead(fh, readEnd, WINDOW);
+  const window = Math.max(piece, 2 * ctx);
+  const buffers = reuse ?? {};
+  if (buffers.window?.length !== window + ctx) buffers.window = new Uint8Array(window + ctx);
+  if (buffers.pieces?.[0].length !== piece) buffers.pieces = [new Uint8Array(piece), new Uint8Array(piece)];
+  const buf = buffers.window;
+  const reader = new ReadAhead(fh, readEnd, piece, buffers.pieces);
   let base = from; // file offset of buf[0]
   let len = 0; // valid bytes in buf
   let pos = 0; // next window start, relative to buf
@@ -114,9 +126,9 @@ class ReadAhead {
   private pending: Promise<Piece> | undefined;
   private readonly free: Uint8Array[];
 
-  constructor(private readonly fh: FileHandle, private readonly size: number, private readonly piece: number) {
-    this.current = { buf: new Uint8Array(piece), start: 0, len: 0 };
-    this.free = [new Uint8Array(piece)];
+  constructor(private readonly fh: FileHandle, private readonly size: number, private readonly piece: number, pieces: [Uint8Array, Uint8Array]) {
+    this.current = { buf: pieces[0], start: 0, len: 0 };
+    this.free = [pieces[1]];
   }
 
   /** Copy up to `length` bytes at `position` into dst[at...]; 0 at the end of the file. */
