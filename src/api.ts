@@ -114,6 +114,8 @@ export interface SyncOptions {
   acceptUnverified?: boolean;
   /** Called with the finished, verified temporary file right before it is renamed over the target. */
   beforeCommit?: (tempPath: string) => Promise<void>;
+  /** Threads scanning the seeds (js engine); default: one per core; 1: this thread only. */
+  threads?: number;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
 }
 
@@ -156,7 +158,7 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const sha512 = identity?.method === 'sha512' ? identity.value : undefined;
   const request = {
     control, controlLocation: source.location, dataUrl, dataUrls, target, seeds, transport: options.transport, onProgress: options.onProgress,
-    sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined,
+    sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined, threads: options.threads,
   };
   const canUseZsync = (tool: ToolInfo): boolean => dataUrls.some(zsyncCanFetch) && control.length > 0 && !clientCannotRead(tool, control);
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);

@@ -73,6 +73,7 @@ function program(setExit: (code: number) => void): Command {
       .option('-u, --url <URL>', 'where to fetch the data (overrides the URL header)'),
   )
     .addOption(new Option('--engine <auto|zsync|js>', 'zsync = the C client (plain http:// only), js = built-in; auto uses zsync for http:// when installed').default('auto').argParser(usage(parseEngine)))
+    .addOption(new Option('--threads <N>', 'threads scanning local data (js engine; default: one per core; 1 = one thread, as before)').argParser(usage((t) => parseCount(t, '--threads', 1))))
     .option('--accept-unverified', 'CONTROL is an announcement whose identity zpump cannot check (method none or unknown): use it unchecked', false)
     .option('--json', 'result as JSON: engine, bytesReused, bytesFetched, requests, seconds, verified', false)
     .addHelpText('after', '\nExamples:\n  zpump sync http://data.example.org/big.nc.zsync big.nc\n  zpump sync --json -i old-copy.nc big.nc.zsync big.nc\n  zpump sync -u sftp://me@data.example.org/srv/big.nc --ssh-key ~/.ssh/id_ed25519 big.nc.zsync big.nc')

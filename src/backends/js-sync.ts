@@ -11,6 +11,8 @@ import type { SyncRequest, SyncResult } from './types.js';
 import { fetchMissing } from './fetch-missing.js';
 import { OutputFile } from '../local/output-file.js';
 import { scanSeedFile } from '../local/seed-scan.js';
+import { ParallelScan } from '../local/parallel-scan.js';
+import { availableParallelism } from 'node:os';
 
 export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const cf = request.control;
@@ -22,13 +24,18 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
   try {
     const shift = new Float64Array(index.count);
-    for (const seed of request.seeds) {
-      if (matcher.complete) break;
-      await scanSeedFile(seed, {
-        index, matcher, md4, shift,
-        sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
-        onProgress: (done, total) => request.onProgress?.('scan', done, total),
-      });
+    const parallel = request.seeds.length > 0 ? ParallelScan.start(cf, index, out.path, request.threads ?? availableParallelism()) : undefined;
+    try {
+      for (const seed of request.seeds) {
+        if (matcher.complete) break;
+        await scanSeedFile(seed, {
+          index, matcher, md4, shift, parallel,
+          sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
+          onProgress: (done, total) => request.onProgress?.('scan', done, total),
+        });
+      }
+    } finally {
+      await parallel?.close();
     }
     const ranges = planRanges(matcher.known, cf.blockSize, cf.length);
     const fetched = ranges.length === 0 ? undefined : await fetchMissing({

@@ -61,6 +61,8 @@ export interface SyncRequest {
   beforeCommit?: (tempPath: string) => Promise<void>;
   /** CA certificates, SSH keys...: passed to the transport as they are. */
   transport?: OpenOptions;
+  /** Threads scanning the seeds (js engine); default: one per core; 1: this thread only. */
+  threads?: number;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
 }
 

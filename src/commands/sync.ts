@@ -14,6 +14,7 @@ export interface SyncFlags extends TransportFlags {
   engine: EngineChoice;
   json: boolean;
   acceptUnverified?: boolean;
+  threads?: number;
 }
 
 export async function runSync(control: string, target: string | undefined, flags: SyncFlags): Promise<number> {
@@ -27,7 +28,7 @@ export async function runSync(control: string, target: string | undefined, flags
   let phase = '';
   const result = await sync({
     control, target, seeds: flags.seed, url: flags.url, engine: flags.engine, acceptUnverified: flags.acceptUnverified === true,
-    transport,
+    transport, threads: flags.threads,
     onProgress: (p, done, total) => {
       if (p !== phase) {
         bar?.stop();
