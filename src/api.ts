@@ -17,7 +17,7 @@ import { readControlFile, writeVerifiedControlFile } from './local/control-file-
 import { readStdin } from './local/stdin.js';
 import { autoBlockSize, geometryProblem, isPowerOfTwo, MAX_BLOCK_SIZE } from './format/hash-lengths.js';
 import type { OpenOptions } from './transport/open.js';
-import type { StrongHashName } from './engine/strong-hash.js';
+import { DIGEST_BYTES, type StrongHashName } from './engine/strong-hash.js';
 
 export const DEFAULT_THRESHOLD = 1 << 20;
 export const DEFAULT_BUDGET = 64 << 10;
@@ -64,9 +64,11 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
   if (length < threshold && !options.force) {
     return { input, skipped: true, reason: 'below-threshold', length, threshold, seconds: seconds() };
   }
-  const blockSize = resolveBlockSize(options.blockSize ?? 'auto', length, options.budget ?? DEFAULT_BUDGET);
   const spec08 = options.format === '0.8' || options.strongHash !== undefined;
-  if (options.strongHash !== undefined && options.format === '0.6.2') throw new ZpumpError('E_USAGE', 'usage: --strong-hash needs --format 0.8: zsync 0.6.2\'s format has MD4 only');
+  // Spec 0.8 records keep 4 weak bytes and the whole digest: auto sizes blocks for that.
+  const fixedRecord = spec08 ? 4 + DIGEST_BYTES[options.strongHash ?? 'MD4'] : undefined;
+  const blockSize = resolveBlockSize(options.blockSize ?? 'auto', length, options.budget ?? DEFAULT_BUDGET, fixedRecord);
+  if (options.strongHash !== undefined && options.format === '0.6.2') throw new ZpumpError('E_USAGE', 'usage: --strong-hash needs format 0.8 (make --format 0.8, announce/watch --signature-format 0.8): zsync 0.6.2\'s format has MD4 only');
   // zsyncmake 0.6.2 writes its own format only; spec 0.8 files come from the js engine.
   if (spec08 && options.engine === 'zsync') throw new ZpumpError('E_USAGE', 'usage: --format 0.8 is written by the js engine (--engine js or auto); zsyncmake 0.6.2 cannot write it');
   const request = {
@@ -82,8 +84,8 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
   return { ...result, input, skipped: false, seconds: seconds() };
 }
 
-export function resolveBlockSize(choice: number | 'auto', length: number, budget: number): number {
-  if (choice === 'auto') return autoBlockSize(length, budget);
+export function resolveBlockSize(choice: number | 'auto', length: number, budget: number, fixedRecord?: number): number {
+  if (choice === 'auto') return autoBlockSize(length, budget, fixedRecord);
   if (!isPowerOfTwo(choice) || choice < MIN_BLOCK_SIZE || choice > MAX_BLOCK_SIZE) {
     throw new ZpumpError('E_USAGE', `usage: block size must be a power of two from ${MIN_BLOCK_SIZE} bytes to 64 MiB (e.g. 64k, 1M), got ${choice}`);
   }

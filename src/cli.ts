@@ -113,6 +113,8 @@ function program(setExit: (code: number) => void): Command {
       .addOption(new Option('-t, --threshold <SIZE>', 'files smaller than this are announced without a signature (sent whole)').default(DEFAULT_THRESHOLD, '1M').argParser(usage((t) => parseSize(t, '--threshold'))))
       .addOption(new Option('--inline-limit <SIZE>', 'larger signatures travel by reference: FILE.zsync is written beside the file').default(64 << 10, '64k').argParser(usage((t) => parseSize(t, '--inline-limit'))))
       .addOption(new Option('--engine <auto|zsync|js>', 'engine that makes signatures').default('auto').argParser(usage(parseEngine)))
+      .addOption(new Option('--signature-format <0.6.2|0.8>', "signatures in zsync 0.6.2's format (default: every zsync reads them) or format spec 0.8 (as make --format 0.8)").argParser(usage(parseFormat)))
+      .addOption(new Option('--strong-hash <md4|md5|sha224>', 'block hash of spec 0.8 signatures (implies --signature-format 0.8); zsync 0.6.x cannot read md5/sha224 ones, zpump subscribers read all').argParser(usage(parseStrongHash)))
       .addOption(new Option('--format <v03|wis2>', 'message form: Sarracenia v03, or WIS2 Notification Message (at most 8 192 bytes: the signature goes by reference when it cannot fit)').choices(['v03', 'wis2']).default('v03'))
       .option('--data-id-prefix <PREFIX>', 'wis2: data_id is PREFIX/relPath (default: relPath)')
       .addOption(new Option('--geometry <GEOJSON>', 'wis2: the data\'s GeoJSON Point or Polygon (default: null)').argParser(usage(parseGeometry)))

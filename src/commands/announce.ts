@@ -2,6 +2,8 @@
 
 import { resolve } from 'node:path';
 import type { EngineChoice } from '../backends/types.js';
+import type { SignatureFormat } from '../api.js';
+import type { StrongHashName } from '../engine/strong-hash.js';
 import { exitCodeFor, ZpumpError } from '../errors.js';
 import { announceFile } from '../pump/announce.js';
 import { openSink } from '../pump/bus/open.js';
@@ -19,6 +21,8 @@ export interface PublishFlags {
   threshold: number;
   inlineLimit: number;
   engine: EngineChoice;
+  signatureFormat?: SignatureFormat;
+  strongHash?: StrongHashName;
   exchange: string;
   json: boolean;
   format: MessageFormat;
@@ -36,6 +40,8 @@ export function publishOptions(flags: PublishFlags) {
     blockSize: flags.blockSize,
     budget: flags.budget,
     engine: flags.engine,
+    signatureFormat: flags.signatureFormat,
+    strongHash: flags.strongHash,
     inlineLimit: flags.inlineLimit,
     writeZsync: flags.writeZsync,
     format: flags.format,

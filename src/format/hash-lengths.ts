@@ -38,10 +38,13 @@ export function blockCount(length: number, blockSize: number): number {
   return Math.ceil(length / blockSize);
 }
 
-/** Bytes the block records take for this length and block size (header excluded). */
-export function recordBytes(length: number, blockSize: number): number {
+/**
+ * Bytes the block records take for this length and block size (header excluded): zsyncmake
+ * 0.6.2's Hash-Lengths, or a fixed record length (spec 0.8 files: 4 + the digest length).
+ */
+export function recordBytes(length: number, blockSize: number, fixedRecord?: number): number {
   const h = zsyncmakeHashLengths(length, blockSize);
-  return blockCount(length, blockSize) * (h.rsumBytes + h.checksumBytes);
+  return blockCount(length, blockSize) * (fixedRecord ?? h.rsumBytes + h.checksumBytes);
 }
 
 export function isPowerOfTwo(n: number): boolean {
@@ -78,8 +81,8 @@ const HEADER_ALLOWANCE = 512;
  * The smallest power of two >= 4 KiB whose whole signature fits `budget` bytes, so signatures
  * stay small enough to ride inside announcements (DESIGN.md: --block-size auto).
  */
-export function autoBlockSize(length: number, budget: number): number {
+export function autoBlockSize(length: number, budget: number, fixedRecord?: number): number {
   let size = AUTO_MIN_BLOCK_SIZE;
-  while (size < AUTO_MAX_BLOCK_SIZE && recordBytes(length, size) + HEADER_ALLOWANCE > budget) size *= 2;
+  while (size < AUTO_MAX_BLOCK_SIZE && recordBytes(length, size, fixedRecord) + HEADER_ALLOWANCE > budget) size *= 2;
   return size;
 }

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make } from '../api.js';
+import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make, type SignatureFormat } from '../api.js';
+import type { StrongHashName } from '../engine/strong-hash.js';
 import type { EngineChoice } from '../backends/types.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { checkableIdentity, dataUrlOf, parseV03Time, renderAnnouncement, signatureUrlOf, v03Time, type Announcement } from '../format/announcement.js';
@@ -30,6 +31,9 @@ export interface BuildOptions {
   blockSize?: number | 'auto';
   budget?: number;
   engine?: EngineChoice;
+  /** The signature's format: zsync 0.6.2's (default) or spec 0.8 with this block hash (make --format/--strong-hash). */
+  signatureFormat?: SignatureFormat;
+  strongHash?: StrongHashName;
   inlineLimit?: number;
   /** Also write PATH.zsync beside the file (always done for signatures sent by reference). */
   writeZsync?: boolean;
@@ -101,7 +105,7 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
       try {
         // By default the block size is chosen so that the signature still fits inline once in base64.
         const budget = options.budget ?? Math.min(DEFAULT_BUDGET, Math.floor((inlineLimit * 3) / 4));
-        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget, force: true, engine: options.engine });
+        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget, force: true, engine: options.engine, format: options.signatureFormat, strongHash: options.strongHash });
         if (made.skipped) return;
         engine = made.engine;
         const bytes = new Uint8Array(await readFile(output));

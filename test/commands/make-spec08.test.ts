@@ -78,7 +78,7 @@ describe('zpump make --format 0.8', () => {
   });
 
   it.each([
-    [['--format', '0.6.2', '--strong-hash', 'md5'], /--strong-hash needs --format 0.8/],
+    [['--format', '0.6.2', '--strong-hash', 'md5'], /--strong-hash needs format 0.8/],
     [['--format', '0.8', '--engine', 'zsync'], /written by the js engine/],
     [['--strong-hash', 'sha1'], /expects md4, md5 or sha224/],
     [['--format', '0.7'], /expects 0.6.2 .* or 0.8/],
