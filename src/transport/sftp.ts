@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { fingerprintOf, keyTypeOf, knownHostsEntries, normalizeFingerprint, preferredHostKeyAlgorithms, type KnownHostsEntries } from './known-hosts.js';
-import type { SftpOptions } from './open.js';
+import { DEFAULT_STALL_TIMEOUT_MS, type SftpOptions } from './open.js';
 import type { ByteRange, RangeChunk, RangeSource, ReadRangesOptions, TransferStats } from './types.js';
 
 // OpenSSH's sftp-server answers at most 255 KiB per read; asking for more only buys short reads.
@@ -128,7 +128,7 @@ function withinStall<T>(promise: Promise<T>, ms: number, what: string): Promise<
   });
 }
 
-export async function createSftpSource(url: string, options: SftpOptions = {}, stallTimeoutMs = 30_000): Promise<RangeSource> {
+export async function createSftpSource(url: string, options: SftpOptions = {}, stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS): Promise<RangeSource> {
   const target = parseSftpUrl(url);
   const { default: ssh2 } = await import('ssh2');
   const pinned = options.hostFingerprint === undefined ? undefined : normalizeFingerprint(options.hostFingerprint);
