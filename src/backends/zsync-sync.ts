@@ -86,7 +86,8 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
       throw new ZpumpError('E_NETWORK', `${request.dataUrl}: stalled, zsync received nothing for ${stallMs / 1000} s (--stall-timeout): transfer abandoned`, { data: { url: request.dataUrl, stalled: true } });
     }
     if (run.exitCode !== 0 || run.signal) {
-      const said = (run.all ?? '').split(/[\r\n]+/).filter((l) => l.trim() && !/^#+|%/.test(l)).slice(-3).join(' / ');
+      // "download available in ...": not any more, the temporary folder goes with the failure.
+      const said = (run.all ?? '').split(/[\r\n]+/).filter((l) => l.trim() && !/^#+|%|download available in/.test(l)).slice(-3).join(' / ');
       if (/No space left on device|Disk quota exceeded/i.test(run.all ?? '')) {
         // The js engine would need the same room: no fallback, the operator has to free space.
         throw new ZpumpError('E_IO', `no space left on the device holding ${request.target} (zsync: ${said}); the target was left unchanged`, { data: { exitCode: run.exitCode } });

@@ -60,7 +60,7 @@ export class OutputFile {
     try {
       writeSync(this.temp.handle.fd, buf, pos, n, offset);
     } catch (error) {
-      throw fromSystemError(error, 'cannot write the output file', this.temp.path);
+      throw fromSystemError(error, `cannot write the new version of ${this.target}`, this.temp.path);
     }
     this.feed(offset, buf.subarray(pos, pos + n));
   }
@@ -85,7 +85,7 @@ export class OutputFile {
     try {
       writeSync(this.temp.handle.fd, data, 0, data.length, offset);
     } catch (error) {
-      throw fromSystemError(error, 'cannot write the output file', this.temp.path);
+      throw fromSystemError(error, `cannot write the new version of ${this.target}`, this.temp.path);
     }
     this.feed(offset, data);
   }
