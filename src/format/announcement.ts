@@ -4,7 +4,8 @@
 // retPath for retrievePath, a string size, a non-object zsync counts as missing).
 
 import { ZpumpError } from '../errors.js';
-import { ALL_SCHEMES, fetchableUrl, type UrlRules } from './url-policy.js';
+import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, fetchableUrl, type UrlRules } from './url-policy.js';
+import { MAX_BLOCK_SIZE } from './hash-lengths.js';
 import { looksLikeWnm, renderWnm, wnmToV03, type WnmFields } from './wnm.js';
 
 export interface Identity {
@@ -12,9 +13,36 @@ export interface Identity {
   value: string; // base64
 }
 
+/**
+ * The fine level of a two-level signature (DESIGN.md "Two levels"): a standard .zsync with small
+ * blocks, published beside the data (or under the publisher's --signature-dir), of which a
+ * subscriber fetches only the header and the records that cover the coarse blocks it lacks.
+ *
+ * Staleness: `identity` (sha512 of the whole fine file) only helps a reader that fetches the whole
+ * file; a partial fetcher never sees all of it. A fine file is therefore current only when its own
+ * header's `SHA-1:` and `Length:` equal the coarse signature's (both describe the same version of
+ * the data). One that disagrees was replaced by a later publication, or lies: the subscriber falls
+ * back to the coarse level, and the final identity check of the data guards the rest.
+ */
+export interface FineSignature {
+  /** Relative to baseUrl (the data's folder in a WNM), like any path in a message. */
+  retrievePath: string;
+  /** Bytes of the fine .zsync file. */
+  size: number;
+  blockSize: number;
+  identity: Identity;
+}
+
+/** What both forms of the (coarse) signature may carry: the fine level, or why it was not taken. */
+interface TwoLevels {
+  fine?: FineSignature;
+  /** Set when reading: the message had a `fine` that zpump does not trust or understand (never rendered). */
+  fineIgnored?: string;
+}
+
 export type ZsyncField =
-  | { kind: 'inline'; bytes: Uint8Array; blockSize?: number }
-  | { kind: 'reference'; retrievePath: string; size?: number; identity?: Identity };
+  | ({ kind: 'inline'; bytes: Uint8Array; blockSize?: number } & TwoLevels)
+  | ({ kind: 'reference'; retrievePath: string; size?: number; identity?: Identity; blockSize?: number } & TwoLevels);
 
 export interface Announcement {
   pubTime: string;
@@ -87,9 +115,9 @@ export function renderAnnouncement(a: Announcement): string {
   out.identity = a.identity;
   if (a.fileOp !== undefined) out.fileOp = a.fileOp;
   if (a.zsync?.kind === 'inline') {
-    out.zsync = { encoding: 'base64', value: Buffer.from(a.zsync.bytes).toString('base64'), size: a.zsync.bytes.length, ...(a.zsync.blockSize ? { blockSize: a.zsync.blockSize } : {}) };
+    out.zsync = { encoding: 'base64', value: Buffer.from(a.zsync.bytes).toString('base64'), size: a.zsync.bytes.length, ...(a.zsync.blockSize ? { blockSize: a.zsync.blockSize } : {}), ...renderFine(a.zsync.fine) };
   } else if (a.zsync?.kind === 'reference') {
-    out.zsync = { retrievePath: a.zsync.retrievePath, ...(a.zsync.size !== undefined ? { size: a.zsync.size } : {}), ...(a.zsync.identity ? { identity: a.zsync.identity } : {}) };
+    out.zsync = { retrievePath: a.zsync.retrievePath, ...(a.zsync.size !== undefined ? { size: a.zsync.size } : {}), ...(a.zsync.identity ? { identity: a.zsync.identity } : {}), ...(a.zsync.blockSize ? { blockSize: a.zsync.blockSize } : {}), ...renderFine(a.zsync.fine) };
   }
   if (a.wnm) return renderWnm(out, a.wnm, dataUrlOf(a));
   return JSON.stringify(out);
@@ -150,21 +178,60 @@ function readZsync(v: unknown): ZsyncField | undefined {
   // C relays turn unknown non-string fields into "unsupported": treat anything odd as absent.
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const z = v as Record<string, unknown>;
+  let field: ZsyncField | undefined;
   if (typeof z.value === 'string') {
     if (z.encoding !== undefined && z.encoding !== 'base64') throw bad(`zsync encoding ${JSON.stringify(z.encoding)} is not supported (base64 is)`);
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(z.value)) throw bad('zsync value is not base64');
     const bytes = new Uint8Array(Buffer.from(z.value, 'base64'));
-    return typeof z.blockSize === 'number' ? { kind: 'inline', bytes, blockSize: z.blockSize } : { kind: 'inline', bytes };
-  }
-  const retrievePath = z.retrievePath ?? z.retPath;
-  if (typeof retrievePath === 'string') {
-    const ref: ZsyncField = { kind: 'reference', retrievePath };
-    if (typeof z.size === 'number') ref.size = z.size;
+    field = typeof z.blockSize === 'number' ? { kind: 'inline', bytes, blockSize: z.blockSize } : { kind: 'inline', bytes };
+  } else {
+    const retrievePath = z.retrievePath ?? z.retPath;
+    if (typeof retrievePath !== 'string') return undefined;
+    field = { kind: 'reference', retrievePath };
+    if (typeof z.size === 'number') field.size = z.size;
     const identity = readIdentity(z.identity, 'zsync.identity');
-    if (identity) ref.identity = identity;
-    return ref;
+    if (identity) field.identity = identity;
+    if (typeof z.blockSize === 'number') field.blockSize = z.blockSize;
   }
-  return undefined;
+  if (z.fine !== undefined) {
+    const fine = readFine(z.fine, field.blockSize);
+    if ('why' in fine) field.fineIgnored = fine.why;
+    else field.fine = fine;
+  }
+  return field;
+}
+
+/** Longest fine retrievePath taken (a path in a message, not a document). */
+const MAX_FINE_PATH_CHARS = 4096;
+
+/**
+ * The `fine` object, strictly: a field that is missing, of the wrong type or out of bounds makes
+ * zpump ignore the fine level (with the reason) and keep the coarse one, which works alone.
+ */
+function readFine(v: unknown, coarseBlockSize: number | undefined): FineSignature | { why: string } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { why: 'zsync.fine is not an object' };
+  const f = v as Record<string, unknown>;
+  const path = f.retrievePath ?? f.retPath;
+  if (typeof path !== 'string' || path === '') return { why: 'zsync.fine.retrievePath must be a non-empty string' };
+  if (path.length > MAX_FINE_PATH_CHARS) return { why: `zsync.fine.retrievePath is longer than ${MAX_FINE_PATH_CHARS} characters` };
+  if (typeof f.size !== 'number' || !Number.isSafeInteger(f.size) || f.size <= 0) return { why: 'zsync.fine.size must be a positive whole number of bytes' };
+  if (f.size > MAX_REFERENCED_SIGNATURE_BYTES) return { why: `zsync.fine.size ${f.size} is more than zpump reads of a signature (${MAX_REFERENCED_SIGNATURE_BYTES})` };
+  const b = f.blockSize;
+  if (typeof b !== 'number' || !Number.isSafeInteger(b) || b <= 0 || (b & (b - 1)) !== 0 || b > MAX_BLOCK_SIZE) return { why: `zsync.fine.blockSize must be a power of two up to ${MAX_BLOCK_SIZE}` };
+  if (coarseBlockSize !== undefined && b > coarseBlockSize) return { why: `zsync.fine.blockSize ${b} is larger than the coarse level's ${coarseBlockSize}` };
+  if (typeof f.identity !== 'object' || f.identity === null) return { why: 'zsync.fine.identity must be an object' };
+  const { method, value } = f.identity as Record<string, unknown>;
+  if (typeof method !== 'string' || typeof value !== 'string') return { why: 'zsync.fine.identity needs string "method" and "value"' };
+  try {
+    checkableIdentity({ method, value });
+  } catch (error) {
+    return { why: `zsync.fine.identity: ${error instanceof Error ? error.message.replace(/^bad announcement: /, '') : String(error)}` };
+  }
+  return { retrievePath: path, size: f.size, blockSize: b, identity: { method, value } };
+}
+
+function renderFine(fine: FineSignature | undefined): { fine?: Record<string, unknown> } {
+  return fine ? { fine: { retrievePath: fine.retrievePath, size: fine.size, blockSize: fine.blockSize, identity: fine.identity } } : {};
 }
 
 /**
@@ -180,4 +247,33 @@ export function dataUrlOf(a: Announcement, rules: UrlRules = { schemes: ALL_SCHE
 export function signatureUrlOf(a: Announcement, rules: UrlRules = { schemes: ALL_SCHEMES }): string | undefined {
   if (a.zsync?.kind !== 'reference') return undefined;
   return fetchableUrl(a.zsync.retrievePath, { ...rules, baseUrl: a.baseUrl, what: 'zsync.retrievePath' });
+}
+
+/** A fine level a subscriber may use: its URL passed the one URL check. */
+export interface UsableFine extends FineSignature {
+  url: string;
+}
+
+/**
+ * The fine level of a message for a subscriber (H8's two-level fetch), or why there is none to
+ * use: absent, ignored when the message was read (fineIgnored), or its URL refused by the one URL
+ * check (scheme, under baseUrl once decoded). Never throws: without a fine level the coarse one
+ * still works. `rules` default to every scheme zpump reads; a subscriber narrows them.
+ */
+export function fineSignatureOf(a: Announcement, rules: UrlRules = { schemes: ALL_SCHEMES }): UsableFine | { why: string } {
+  const z = a.zsync;
+  if (!z) return { why: 'the message carries no signature' };
+  if (z.fineIgnored !== undefined) return { why: z.fineIgnored };
+  if (!z.fine) return { why: 'the message has one signature level' };
+  try {
+    return { ...z.fine, url: fetchableUrl(z.fine.retrievePath, { ...rules, baseUrl: a.baseUrl, what: 'zsync.fine.retrievePath' }) };
+  } catch (error) {
+    return { why: error instanceof Error ? error.message.replace(/^bad announcement: /, '') : String(error) };
+  }
+}
+
+/** The URL of the message's fine signature once checked, or undefined when there is none to use (see fineSignatureOf). */
+export function fineSignatureUrl(a: Announcement, rules: UrlRules = { schemes: ALL_SCHEMES }): string | undefined {
+  const fine = fineSignatureOf(a, rules);
+  return 'url' in fine ? fine.url : undefined;
 }

@@ -114,13 +114,25 @@ export function renderWnm(v03: Record<string, unknown>, wnm: WnmFields, dataUrl:
   });
 }
 
-/** A by-reference signature's path, relative to the data's folder (zpump publishes it beside the data). */
+/**
+ * A by-reference signature's path, relative to the data's folder (zpump publishes it beside the
+ * data): a WNM's baseUrl is that folder. A fine signature may also sit in a folder below it.
+ */
 function relativeToData(zsync: Record<string, unknown>, dataPath: string): Record<string, unknown> {
-  if (typeof zsync.retrievePath !== 'string') return zsync;
   const folderOf = (path: string): string => path.slice(0, path.lastIndexOf('/') + 1);
-  const path = zsync.retrievePath;
-  if (folderOf(path) !== folderOf(dataPath)) throw new ZpumpError('E_USAGE', `a WIS2 message can only point at a signature in its data's folder, not ${path}`);
-  return { ...zsync, retrievePath: path.slice(folderOf(path).length) };
+  const folder = folderOf(dataPath);
+  let out = zsync;
+  if (typeof zsync.retrievePath === 'string') {
+    const path = zsync.retrievePath;
+    if (folderOf(path) !== folder) throw new ZpumpError('E_USAGE', `a WIS2 message can only point at a signature in its data's folder, not ${path}`);
+    out = { ...out, retrievePath: path.slice(folder.length) };
+  }
+  const fine = zsync.fine as Record<string, unknown> | undefined;
+  if (fine && typeof fine.retrievePath === 'string') {
+    if (!fine.retrievePath.startsWith(folder)) throw new ZpumpError('E_USAGE', `a WIS2 message can only point at a fine signature in or below its data's folder, not ${fine.retrievePath}`);
+    out = { ...out, fine: { ...fine, retrievePath: fine.retrievePath.slice(folder.length) } };
+  }
+  return out;
 }
 
 const LINK_RELS: readonly WnmRel[] = ['canonical', 'update', 'deletion'];
