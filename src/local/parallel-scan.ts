@@ -43,7 +43,8 @@ export class ParallelScan {
   }
 
   /**
-   * Worker threads for a sync writing to `outPath`; undefined when one thread is asked for.
+   * Worker threads for a sync writing to `outPath`, a new file of the target's length that reads as
+   * zeros (workers skip blocks of zeros); undefined when one thread is asked for.
    * `partBytes` (tests) fixes the part size, to put many part boundaries in a small seed.
    */
   static start(cf: ControlFile, index: BlockIndex, outPath: string, threads: number, partBytes?: number): ParallelScan | undefined {

@@ -10,7 +10,7 @@ import { SeedMatcher } from '../engine/matcher.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import type { ControlFile } from '../format/control-file.js';
 import type { HashLengths } from '../format/hash-lengths.js';
-import { scanRange, type ScanBuffers } from './seed-scan.js';
+import { isAllZero, scanRange, type ScanBuffers } from './seed-scan.js';
 
 export interface ScanWorkerSetup {
   blockSize: number;
@@ -62,7 +62,8 @@ async function run(job: ScanJob): Promise<ScanJobResult> {
     const fh = await open(job.path, 'r');
     try {
       await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
-        writeSync(out, buf, pos, Math.min(B, setup.length - id * B), id * B);
+        const n = Math.min(B, setup.length - id * B);
+        if (!isAllZero(buf, pos, n)) writeSync(out, buf, pos, n, id * B);
       }, undefined, PIECE, buffers);
     } finally {
       await fh.close();

@@ -22,12 +22,18 @@ export interface SeedScanner {
   /** Where each found block came from in the current seed, minus its target offset. */
   shift: Float64Array;
   sink: BlockSink;
+  /**
+   * The output is a new file that reads as zeros where nothing was written: blocks of zeros (sparse
+   * regions, fill) are not written, so a sparse target stays sparse and costs no disk writes.
+   */
+  outputStartsZero?: boolean;
   /** Worker threads scanning parts of each seed (local/parallel-scan.ts); none: this thread. */
   parallel?: ParallelScan;
   onProgress?: (seedBytesDone: number, seedBytesTotal: number) => void;
 }
 
-export async function scanSeedFile(path: string, s: SeedScanner): Promise<void> {
+export async function scanSeedFile(path: string, scanner: SeedScanner): Promise<void> {
+  const s = scanner.outputStartsZero ? { ...scanner, sink: skippingZeros(scanner.sink, scanner.index) } : scanner;
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -115,6 +121,25 @@ export async function scanRange(
     pos = 0;
   }
   return base + pos;
+}
+
+const ZEROS = new Uint8Array(64 << 10);
+
+/** Are buf[pos, pos + len) all zero bytes? (memcmp against zeros, a piece at a time) */
+export function isAllZero(buf: Uint8Array, pos: number, len: number): boolean {
+  if (len > 0 && buf[pos] !== 0) return false;
+  for (let at = 0; at < len; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, len - at);
+    if (Buffer.compare(ZEROS.subarray(0, n), buf.subarray(pos + at, pos + at + n)) !== 0) return false;
+  }
+  return true;
+}
+
+function skippingZeros(sink: BlockSink, index: BlockIndex): BlockSink {
+  const B = index.blockSize;
+  return (id, buf, pos) => {
+    if (!isAllZero(buf, pos, Math.min(B, index.length - id * B))) sink(id, buf, pos);
+  };
 }
 
 /**
