@@ -29,7 +29,7 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
       for (const seed of request.seeds) {
         if (matcher.complete) break;
         await scanSeedFile(seed, {
-          index, matcher, md4, shift, parallel,
+          index, matcher, md4, shift, parallel, outputStartsZero: true,
           sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
           onProgress: (done, total) => request.onProgress?.('scan', done, total),
         });
