@@ -43,6 +43,6 @@ export async function runSync(control: string, target: string | undefined, flags
     return 0;
   }
   if (result.fallback) warn(`zsync failed, used the js engine instead: ${result.fallback.reason}`);
-  say(`${result.target}: ${formatBytes(result.length)} in place, ${formatBytes(result.bytesReused)} reused, ${formatBytes(result.bytesFetched)} fetched${result.requests === null ? '' : ` in ${result.requests} requests`} from ${result.dataUrl} (${result.engine} engine, ${result.seconds.toFixed(2)} s, ${result.verified ? 'SHA-1 verified' : 'no SHA-1 in the control file: blocks verified only'})`);
+  say(`${result.target}: ${formatBytes(result.length)} in place, ${formatBytes(result.bytesReused)} reused, ${formatBytes(result.bytesFetched)} fetched${result.requests === null ? '' : ` in ${result.requests} requests`} from ${result.dataUrl} (${result.engine} engine, ${result.seconds.toFixed(2)} s, ${result.verified ? 'whole file verified' : 'no whole-file hash zpump can check in the control file: blocks verified only'})`);
   return 0;
 }
