@@ -75,6 +75,25 @@ describe('zpump inspect', () => {
     expect((await readdir(tmp.path)).filter((n) => /^rcksum-|geometry-target/.test(n))).toEqual([]);
   });
 
+  // Spec 0.8 headers zpump cannot honour are refused up front, by inspect and every sync engine.
+  const spec08 = ['zsync: 0.8.0', 'Blocksize: 2048', 'Length: 5000', 'Safe: File-Hash,Strong-Hash-Algorithm', 'URL: http://127.0.0.1:9/f', `File-Hash: SHA-256:${'a'.repeat(64)}`];
+  it.each([
+    ['an unknown strong hash', [...spec08, 'Strong-Hash-Algorithm: SHA-1', 'Hash-Lengths: 1,4,16'], 60, /strong hash "SHA-1"; zpump reads MD4, MD5 and SHA-224/],
+    ['a strong length beyond the digest', [...spec08, 'Strong-Hash-Algorithm: MD5', 'Hash-Lengths: 1,4,20'], 72, /3..16 for MD5, got 20/],
+    ['a malformed File-Hash', [...spec08.filter((l) => !l.startsWith('File-Hash')), 'File-Hash: SHA-256:abc', 'Hash-Lengths: 1,4,16'], 60, /SHA-256 must be 64 hex digits/],
+  ])('refuses %s in inspect and sync alike (exit 2, the reason)', async (name, lines, records, reason) => {
+    const path = join(tmp.path, `spec08-${name.replace(/\W+/g, '-')}.zsync`);
+    await writeFile(path, file(lines, records));
+    const inspect = await runCli(['inspect', path]);
+    expect(inspect.exitCode).toBe(2);
+    expect(inspect.stderr).toMatch(reason);
+    for (const engine of ['js', 'zsync', 'auto']) {
+      const sync = await runCli(['sync', '--engine', engine, path, join(tmp.path, 'spec08-target.bin')]);
+      expect(sync.exitCode).toBe(2);
+      expect(sync.stderr).toMatch(reason);
+    }
+  });
+
   it('exits 2 for a control file that does not exist', async () => {
     const run = await runCli(['inspect', join(tmp.path, 'nope.zsync')]);
     expect(run.exitCode).toBe(2);
@@ -90,6 +109,13 @@ describe('zpump engines', () => {
     for (const tool of j.engines.slice(1)) {
       if (tool.available) expect(tool.version).toBe('0.6.2');
       else expect(tool.problem).toBeTruthy();
+    }
+    // Each says which control files it reads or writes.
+    expect(j.engines[0].handles).toMatch(/spec 0.8 control files \(MD4, MD5, SHA-224/);
+    const client = j.engines[2];
+    if (client.available && client.generation === '0.6.2') {
+      expect(client.handles).toMatch(/reads MD4 control files .* gzip-inside too/);
+      expect(j.auto.sync).toMatch(/js for MD5\/SHA-224 files/);
     }
   });
 });
