@@ -49,3 +49,37 @@ describe('block records', () => {
     }
   });
 });
+
+describe('block records with spec 0.8 strong hashes', () => {
+  it.each(['MD5', 'SHA-224'] as const)('%s records are the same whether blocks arrive whole or split across pieces', async (name) => {
+    const { createStrongHasher, DIGEST_BYTES, strongPadded } = await import('../../src/engine/strong-hash.js');
+    const { createHash } = await import('node:crypto');
+    const data = seededBytes(10_000, 6);
+    const blockSize = 1024;
+    const h = { seqMatches: 1 as const, rsumBytes: 4, checksumBytes: DIGEST_BYTES[name] };
+    const recLen = 4 + DIGEST_BYTES[name];
+    const make = async (pieces: number[]): Promise<Uint8Array> => {
+      const out = new Uint8Array(Math.ceil(data.length / blockSize) * recLen);
+      const writer = new BlockRecordWriter(await createStrongHasher(name), blockSize, h, out, 0);
+      for (let pos = 0, i = 0; pos < data.length; i++) {
+        const n = pieces[i % pieces.length]!;
+        writer.update(data.subarray(pos, pos + n));
+        pos += n;
+      }
+      writer.finish();
+      return out;
+    };
+    const whole = await make([data.length]);
+    expect(hex(await make([1, 333, 1024, 7000]))).toBe(hex(whole));
+    // Each record's digest is node's own over the zero-padded block; strongPadded agrees.
+    const algorithm = name === 'MD5' ? 'md5' : 'sha224';
+    const hasher = await createStrongHasher(name);
+    for (let b = 0; b * blockSize < data.length; b++) {
+      const block = new Uint8Array(blockSize);
+      block.set(data.subarray(b * blockSize, (b + 1) * blockSize));
+      const digest = createHash(algorithm).update(block).digest('hex');
+      expect(hex(whole.subarray(b * recLen + 4, (b + 1) * recLen))).toBe(digest);
+      expect(hex(strongPadded(hasher, data, b * blockSize, Math.min(data.length, (b + 1) * blockSize), blockSize))).toBe(digest);
+    }
+  });
+});
