@@ -11,6 +11,7 @@
 //   npx tsx scripts/bench-pump.ts [--files 20] [--size 64M] [--fraction 0.01] [--runs 1]
 //                                 [--engine auto|zsync|js] [--json]
 // --engine is the subscriber's sync engine; the announce side always uses its default (auto).
+//   npx tsx scripts/bench-pump.ts --steady ...: version 1 applied first, version 2 timed (bench-pump-steady.ts).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -27,6 +28,11 @@ import { startRabbitmq, type RabbitmqServer } from '../test/helpers/rabbitmq.js'
 import { CLI, arg, median, table, writeSeededFile } from './lib/bench.mjs';
 
 type Mode = 'delta' | 'whole';
+
+if (process.argv.includes('--steady')) {
+  await import('./bench-pump-steady.js');
+  process.exit(0);
+}
 
 const files = Number(arg('--files', '20'));
 const size = parseSize(arg('--size', '64M'), '--size');
