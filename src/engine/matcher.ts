@@ -36,6 +36,25 @@ export type ScanLog = number[];
 
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
 
+/** The first index in [from, end) whose byte is not `v` (or end); four bytes at a time. */
+export function firstOther(buf: Uint8Array, from: number, end: number, v: number): number {
+  let i = from;
+  while (i < end && ((buf.byteOffset + i) & 3) !== 0) {
+    if (buf[i] !== v) return i;
+    i++;
+  }
+  const n = (end - i) >>> 2;
+  if (n > 0) {
+    const words = new Int32Array(buf.buffer, buf.byteOffset + i, n);
+    const pattern = Math.imul(v, 0x01010101);
+    let k = 0;
+    while (k < n && words[k] === pattern) k++;
+    i += k * 4;
+  }
+  while (i < end && buf[i] === v) i++;
+  return i;
+}
+
 export class SeedMatcher {
   /** 1 for each target block already in place. */
   readonly known: Uint8Array;
@@ -125,6 +144,8 @@ export class SeedMatcher {
     let r0 = 0;
     let r1 = 0;
     let fresh = true; // sums must be recomputed (after a jump)
+    const ctx = seq2 ? 2 * B : B;
+    let noSkipUntil = 0;
     this.base = base;
     while (x < limit) {
       if (fresh) {
@@ -163,6 +184,16 @@ export class SeedMatcher {
         if (x + 1 >= limit) return x + 1;
         const out0 = buf[x]!;
         const mid = buf[x + B]!;
+        if (out0 === mid && x >= noSkipUntil && (!seq2 || buf[x + 2 * B] === mid)) {
+          // A byte leaving equal to the one entering leaves the sums as they are: through a
+          // uniform stretch (zeros, fill) the filter keeps saying no, so jump to its end.
+          const end = firstOther(buf, x, limit - 1 + ctx, out0);
+          if (end - ctx > x + 64) {
+            x = end - ctx;
+            continue;
+          }
+          noSkipUntil = end; // short: not worth looking again before its end
+        }
         const a0 = ((r0 >>> 16) + mid - out0) & 0xffff;
         r0 = (a0 << 16) | (((r0 & 0xffff) + a0 - (out0 << outShift)) & 0xffff);
         if (seq2) {
