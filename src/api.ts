@@ -9,7 +9,7 @@ import type { EngineChoice, MakeResult, SyncResult } from './backends/types.js';
 import { zsyncCanFetch } from './backends/zsync-sync.js';
 import { clientCannotRead, type ToolInfo } from './backends/locate.js';
 import { ZpumpError, fromSystemError } from './errors.js';
-import { checkableIdentity, dataUrlOf, parseAnnouncement, parseV03Time, signatureUrlOf, type Announcement } from './format/announcement.js';
+import { checkableIdentity, dataUrlOf, fineSignatureOf, parseAnnouncement, parseV03Time, signatureUrlOf, type Announcement } from './format/announcement.js';
 import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, type UrlRules } from './format/url-policy.js';
 import { verifyIdentity } from './local/identity-check.js';
 import { parseControlFile, type ControlFile } from './format/control-file.js';
@@ -162,6 +162,13 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
     control, controlLocation: source.location, dataUrl, dataUrls, target, seeds, transport: options.transport, onProgress: options.onProgress,
     sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined, threads: options.threads,
   };
+  // A two-level message: the js engine's two-level path (README "Two-level sync"), unless zsync is asked for.
+  const fine = message ? fineSignatureOf(message, rules) : undefined;
+  if (fine && 'url' in fine && options.engine !== 'zsync') {
+    const { twoLevelSync } = await import('./backends/two-level-sync.js');
+    const result = await twoLevelSync({ ...request, fine: { url: fine.url, size: fine.size, blockSize: fine.blockSize }, size: message!.size, ...(identity ? { identity } : {}) });
+    return done(result, dataUrl);
+  }
   const canUseZsync = (tool: ToolInfo): boolean => dataUrls.some(zsyncCanFetch) && control.length > 0 && !clientCannotRead(tool, control);
   const result = await withEngine(options.engine ?? 'auto', 'zsync', (backend) => backend.sync(request), canUseZsync);
   return done(result, dataUrl);

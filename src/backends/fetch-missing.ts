@@ -31,7 +31,7 @@ export interface FetchJob {
   urls: string[];
   index: BlockIndex;
   hasher: StrongHasher;
-  out: OutputFile;
+  out: Pick<OutputFile, 'writeBlock'>;
   known: Uint8Array;
   transport?: OpenOptions;
   onProgress?: (done: number, total: number) => void;

@@ -81,6 +81,20 @@ export interface SyncResult {
   /** URLs tried before it, and why they were left. */
   failedUrls?: Array<{ url: string; reason: string }>;
   fallback?: Fallback;
+  /** Bytes of signatures fetched (a two-level message's fine records and header); included in bytesFetched. */
+  signatureBytes?: number;
+  /** A two-level sync: the level that delivered the file, and why a finer one was left. */
+  twoLevel?: TwoLevelReport;
+}
+
+export interface TwoLevelReport {
+  level: 'fine' | 'coarse' | 'whole';
+  coarseBlockSize: number;
+  fineBlockSize: number;
+  /** Fine records fetched. */
+  fineRecords: number;
+  /** Why the fine level (and then the coarse one) was given up. */
+  problems?: string[];
 }
 
 export interface Backend {

@@ -126,8 +126,37 @@ export function renderControlFile(cf: ControlFile): Uint8Array {
   return out;
 }
 
+/**
+ * The header of a .zsync whose records are fetched piecemeal (a two-level sync's fine signature):
+ * parsed and checked like a whole file, `records` left empty, `headerLength` where record 0 starts.
+ * Undefined when `bytes` ends before the header does and more could follow (fetch a longer piece).
+ */
+export function parseControlFileHeader(bytes: Uint8Array): { control: ControlFile; headerLength: number } | undefined {
+  const end = headerEnd(bytes);
+  if (end === undefined) {
+    if (bytes.length < MAX_HEADER_BYTES) return undefined;
+    throw bad(`no empty line ending the header within its first ${MAX_HEADER_BYTES} bytes: not a .zsync file`);
+  }
+  const head = bytes.subarray(0, end);
+  // Z-Map2's binary map sits inside the header: such files are only read whole.
+  if (/^Z-Map2:/m.test(Buffer.from(head).toString('latin1'))) throw new ZpumpError('E_UNSUPPORTED', 'a gzip-inside (Z-Map2) control file cannot be read piecemeal');
+  return { control: parseControlFile(head, true), headerLength: end };
+}
+
+// Offset just past the empty line that ends the header, if it is within bytes.
+function headerEnd(bytes: Uint8Array): number | undefined {
+  const limit = Math.min(bytes.length, MAX_HEADER_BYTES);
+  let pos = 0;
+  for (;;) {
+    const nl = bytes.indexOf(0x0a, pos);
+    if (nl < 0 || nl >= limit) return undefined;
+    if (nl === pos) return nl + 1;
+    pos = nl + 1;
+  }
+}
+
 /** Parse and validate a .zsync file. The returned records are a view into `bytes`. */
-export function parseControlFile(bytes: Uint8Array): ControlFile {
+export function parseControlFile(bytes: Uint8Array, headerOnly = false): ControlFile {
   const headers: Array<[string, string]> = [];
   let pos = 0;
   let zMapEntries: number | undefined;
@@ -152,7 +181,7 @@ export function parseControlFile(bytes: Uint8Array): ControlFile {
       if (pos > bytes.length) throw bad(`Z-Map2 announces ${zMapEntries} entries but the file ends first`);
     }
   }
-  return interpretHeaders(headers, bytes.subarray(pos), zMapEntries);
+  return interpretHeaders(headers, bytes.subarray(pos), zMapEntries, headerOnly);
 }
 
 function splitHeaderLine(line: Uint8Array, lineNo: number): [string, string] {
@@ -207,7 +236,7 @@ function parseFileHash(value: string): { algorithm: string; hex: string } {
   return { algorithm, hex };
 }
 
-function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array, zMapEntries: number | undefined): ControlFile {
+function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array, zMapEntries: number | undefined, headerOnly = false): ControlFile {
   let zsyncVersion: string | undefined;
   let filename: string | undefined;
   let mtime: number | undefined;
@@ -287,16 +316,17 @@ function interpretHeaders(headers: Array<[string, string]>, records: Uint8Array,
   const recLen = recordLength(hashLengths);
   const needed = count * recLen;
   const gzip = zMapEntries !== undefined ? { zUrls, zFilename, recompress, zMapEntries } : undefined;
-  if (records.length < needed) {
+  if (headerOnly) records = new Uint8Array(0);
+  else if (records.length < needed) {
     throw bad(`truncated: Length ${length} and Blocksize ${blockSize} need ${count} records of ${recLen} bytes (${needed} bytes), but only ${records.length} bytes follow the header`, { expected: needed, actual: records.length });
   }
   // Records are counted from Length and Blocksize, as zsync 0.6.2 and upstream 0.7 do; whatever
   // follows (gzip-inside's junk record, a stray newline in upstream's own test data) is ignored.
   const allowedExtra = gzip ? recLen : 0;
-  if (records.length > needed + allowedExtra) {
+  if (!headerOnly && records.length > needed + allowedExtra) {
     notes.push(`${records.length - needed} bytes after the ${count} block records that Length ${length} and Blocksize ${blockSize} call for: ignored, as zsync does`);
   }
-  const cf: ControlFile = { zsyncVersion, blockSize, length, hashLengths, urls, extraHeaders, records: records.subarray(0, needed) };
+  const cf: ControlFile = { zsyncVersion, blockSize, length, hashLengths, urls, extraHeaders, records: headerOnly ? records : records.subarray(0, needed) };
   if (strongHash !== undefined) cf.strongHash = strongHash;
   if (fileHash !== undefined) cf.fileHash = fileHash;
   if (notes.length > 0) cf.notes = notes;

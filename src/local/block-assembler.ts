@@ -17,7 +17,7 @@ export class BlockAssembler {
   constructor(
     private readonly index: BlockIndex,
     private readonly md4: Md4,
-    private readonly out: OutputFile,
+    private readonly out: Pick<OutputFile, 'writeBlock'>, // a view with another block size too (two-level fine blocks)
     private readonly known: Uint8Array,
     private readonly location: string,
   ) {}

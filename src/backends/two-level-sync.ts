@@ -1,0 +1,225 @@
+// A two-level message's sync (README "Two-level sync"): scan the local copy with the coarse
+// signature carried in the message; for the coarse blocks still missing fetch only the fine records
+// that cover them, look for those fine blocks around where the coarse neighbours were found (and in
+// the whole copy when much is still missing), and fetch only the fine blocks still missing.
+// Each level that fails falls back to the next, never to a wrong file: an unusable fine signature
+// (missing, stale, truncated, lying) → the whole missing coarse blocks, into the same output; a
+// result that fails its final check after fine data went in → a coarse-only sync from scratch;
+// data that fails the coarse signature → a whole download checked against the message's identity.
+
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { BlockIndex } from '../engine/block-index.js';
+import { missingBytes, neededFineBlocks, scanRegions } from '../engine/fine-plan.js';
+import { SeedMatcher } from '../engine/matcher.js';
+import { planRanges, rangeBytes } from '../engine/plan.js';
+import { createStrongHasher, type StrongHasher } from '../engine/strong-hash.js';
+import { isZpumpError, ZpumpError, fromSystemError } from '../errors.js';
+import { strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
+import { OutputFile } from '../local/output-file.js';
+import { ParallelScan } from '../local/parallel-scan.js';
+import { scanRange, scanSeedFile } from '../local/seed-scan.js';
+import { fetchMissing, type FetchOutcome } from './fetch-missing.js';
+import { fetchFineRecords, type FineSignatureRef } from './fine-signature.js';
+import type { SyncRequest, SyncResult, TwoLevelReport } from './types.js';
+import { wholeDownload } from './whole-download.js';
+
+export interface TwoLevelRequest extends SyncRequest {
+  fine: FineSignatureRef;
+  /** The message's size and identity: the last resort is a whole download checked against them. */
+  size: number;
+  identity?: { method: 'sha512' | 'md5'; value: string };
+}
+
+/** Local copy bytes per missing byte above which a second, whole pass over the copy is not worth it. */
+const WHOLE_PASS_RATIO = 8;
+
+interface AttemptState {
+  /** Fine blocks went into the output (found locally or fetched): its final check may fail because of them. */
+  fineWrote: boolean;
+  /** Every missing byte came through the fine level. */
+  fineDelivered: boolean;
+  fineRecords: number;
+}
+
+interface Spent {
+  bytes: number;
+  requests: number;
+}
+
+export async function twoLevelSync(request: TwoLevelRequest): Promise<SyncResult> {
+  const problems: string[] = [];
+  const spent: Spent = { bytes: 0, requests: 0 };
+  const finish = (result: SyncResult, level: TwoLevelReport['level'], fineRecords: number): SyncResult => ({
+    ...result,
+    bytesFetched: result.bytesFetched + spent.bytes,
+    requests: (result.requests ?? 0) + spent.requests,
+    signatureBytes: spent.bytes,
+    twoLevel: { level, coarseBlockSize: request.control.blockSize, fineBlockSize: request.fine.blockSize, fineRecords, ...(problems.length > 0 ? { problems } : {}) },
+  });
+  let fineRecords = 0;
+  for (const useFine of [true, false]) {
+    const state: AttemptState = { fineWrote: false, fineDelivered: false, fineRecords: 0 };
+    try {
+      const result = await attempt(request, useFine, spent, problems, state);
+      return finish(result, state.fineDelivered ? 'fine' : 'coarse', state.fineRecords + fineRecords);
+    } catch (error) {
+      if (!isZpumpError(error) || error.code !== 'E_VERIFY') throw error;
+      problems.push(`${state.fineDelivered ? 'fine' : 'coarse'} level: ${error.message}`);
+      fineRecords += state.fineRecords;
+      // Without fine data in the output the coarse level itself failed: a rescan would fail the same way.
+      if (!state.fineWrote) break;
+    }
+  }
+  // The data does not match the coarse signature: only the message's identity can still vouch for it.
+  const whole = await wholeDownload({
+    dataUrl: request.dataUrl, target: request.target, size: request.size, transport: request.transport,
+    ...(request.identity ? { identity: request.identity } : {}), ...(request.mtime !== undefined ? { mtime: request.mtime } : {}),
+    ...(request.beforeCommit ? { beforeCommit: request.beforeCommit } : {}),
+  });
+  return finish(whole, 'whole', fineRecords);
+}
+
+async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent, problems: string[], state: AttemptState): Promise<SyncResult> {
+  const cf = request.control;
+  if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the zsync 0.6.x client handles: use --engine zsync or auto');
+  const index = new BlockIndex(cf);
+  const md4 = await createStrongHasher(strongHashOf(cf));
+  const checks = wholeFileChecks(cf);
+  const matcher = new SeedMatcher(index, md4);
+  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
+  try {
+    const shifts = await coarseScan(request, index, matcher, md4, out);
+    let fetched: FetchOutcome | undefined;
+    let dataBytes = 0;
+    const fine = useFine && !matcher.complete ? await fineLevel(request, cf, matcher.known, shifts, out, spent, problems, state) : undefined;
+    if (fine) {
+      state.fineDelivered = true;
+      fetched = fine.fetched;
+      dataBytes = fine.dataBytes;
+    } else {
+      const ranges = planRanges(matcher.known, cf.blockSize, cf.length);
+      dataBytes = rangeBytes(ranges);
+      if (ranges.length > 0) {
+        fetched = await fetchMissing({
+          urls: request.dataUrls ?? [request.dataUrl], index, hasher: md4, out, known: matcher.known, transport: request.transport,
+          onProgress: (done, total) => request.onProgress?.('fetch', done, total),
+        });
+      }
+    }
+    await request.beforeCommit?.(out.path);
+    await out.commit({ sha1: checks.sha1, sha256: checks.sha256, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
+    return {
+      engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - dataBytes, bytesFetched: fetched?.bytesFetched ?? 0,
+      requests: fetched?.requests ?? 0, verified: checks.sha1 !== undefined || checks.sha256 !== undefined,
+      ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}),
+    };
+  } catch (error) {
+    await out.discard();
+    throw error;
+  }
+}
+
+/** The js engine's coarse scan of every seed; returns each seed's shifts (seed offset − target offset per coarse block). */
+async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: SeedMatcher, md4: StrongHasher, out: OutputFile): Promise<Float64Array[]> {
+  const shift = new Float64Array(index.count);
+  const shifts: Float64Array[] = [];
+  const parallel = request.seeds.length > 0 ? ParallelScan.start(request.control, index, out.path, request.threads ?? availableParallelism()) : undefined;
+  try {
+    for (const seed of request.seeds) {
+      if (matcher.complete) break;
+      await scanSeedFile(seed, {
+        index, matcher, md4, shift, parallel, outputStartsZero: true,
+        sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
+        onProgress: (done, total) => request.onProgress?.('scan', done, total),
+      });
+      shifts.push(Float64Array.from(shift));
+    }
+  } finally {
+    await parallel?.close();
+  }
+  return shifts;
+}
+
+/**
+ * The fine level, into the same output. Undefined (with the reason in `problems`) when the fine
+ * signature cannot be used or its blocks fail: the caller then fetches the whole missing coarse
+ * blocks, which overwrite everything this wrote.
+ */
+async function fineLevel(
+  request: TwoLevelRequest, cf: ControlFile, coarseKnown: Uint8Array, shifts: Float64Array[], out: OutputFile,
+  spent: Spent, problems: string[], state: AttemptState,
+): Promise<{ fetched?: FetchOutcome; dataBytes: number } | undefined> {
+  let fine;
+  try {
+    fine = await fetchFineRecords(request.fine, cf, (f) => neededFineBlocks(coarseKnown, cf.blockSize, f.blockSize, cf.length), request.transport, spent);
+  } catch (error) {
+    // Whatever is wrong with the fine file (absent, unreachable, unreadable, stale, malformed), the coarse level still works.
+    if (!isZpumpError(error) || error.code === 'E_INTERNAL') throw error;
+    problems.push(`fine signature: ${error.message}`);
+    return undefined;
+  }
+  state.fineRecords = fine.records;
+  const fcf = fine.control;
+  const Bf = fcf.blockSize;
+  const index = new BlockIndex(fcf);
+  const known = new Uint8Array(index.count);
+  for (let id = 0; id < known.length; id++) known[id] = fine.needed[id] ? 0 : 1;
+  index.link(known); // blocks not needed stay out of the filter: their records were never fetched
+  const hasher = await createStrongHasher(strongHashOf(fcf));
+  const matcher = new SeedMatcher(index, hasher, known);
+  const view = {
+    writeBlock: (id: number, buf: Uint8Array, pos: number): void => {
+      state.fineWrote = true;
+      out.writeAt(id * Bf, buf.subarray(pos, pos + Math.min(Bf, cf.length - id * Bf)));
+    },
+  };
+  for (let i = 0; i < request.seeds.length && !matcher.complete; i++) {
+    await scanAround(request.seeds[i]!, matcher, index, hasher, coarseKnown, shifts[i] ?? new Float64Array(coarseKnown.length).fill(NaN), cf, view.writeBlock);
+  }
+  const ranges = planRanges(known, Bf, cf.length);
+  if (ranges.length === 0) return { dataBytes: 0 };
+  try {
+    const fetched = await fetchMissing({
+      urls: request.dataUrls ?? [request.dataUrl], index, hasher, out: view, known, transport: request.transport,
+      onProgress: (done, total) => request.onProgress?.('fetch', done, total),
+    });
+    return { fetched, dataBytes: rangeBytes(ranges) };
+  } catch (error) {
+    // Fine blocks that fail their records: the records lie (or the data changed; then the coarse level says so).
+    if (!isZpumpError(error) || error.code !== 'E_VERIFY') throw error;
+    problems.push(`fine blocks: ${error.message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Look for the needed fine blocks in one seed: where their coarse block's neighbours were found,
+ * then in the whole seed if what is still missing is large next to the seed (a pass over the copy
+ * costs less than fetching an eighth of it).
+ */
+async function scanAround(
+  seed: string, matcher: SeedMatcher, index: BlockIndex, hasher: StrongHasher, coarseKnown: Uint8Array, shift: Float64Array, cf: ControlFile,
+  write: (id: number, buf: Uint8Array, pos: number) => void,
+): Promise<void> {
+  let fh;
+  try {
+    fh = await open(seed, 'r');
+  } catch (error) {
+    throw fromSystemError(error, 'cannot read the seed', seed);
+  }
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+    for (const region of scanRegions(coarseKnown, shift, cf.blockSize, cf.length, size)) {
+      if (matcher.complete) break;
+      matcher.resetSeed();
+      await scanRange(fh, seed, size, matcher, region.start, region.end, (id, buf, pos) => write(id, buf, pos));
+    }
+  } finally {
+    await fh.close();
+  }
+  if (!matcher.complete && missingBytes(matcher.known, index.blockSize, index.length) * WHOLE_PASS_RATIO >= size) {
+    await scanSeedFile(seed, { index, matcher, md4: hasher, shift: new Float64Array(index.count), sink: write });
+  }
+}
