@@ -1,8 +1,8 @@
 // Ranges from a local path or file: URL (NFS mounts included): plain positioned reads.
 
-import { open } from 'node:fs/promises';
+import { constants, open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { fromSystemError } from '../errors.js';
+import { ZpumpError, fromSystemError } from '../errors.js';
 import type { ByteRange, RangeChunk, RangeSource, ReadRangesOptions, TransferStats } from './types.js';
 
 const PIECE = 1 << 20;
@@ -14,9 +14,15 @@ export function createFileSource(pathOrUrl: string): RangeSource {
     async readRanges(ranges: readonly ByteRange[], onChunk: (c: RangeChunk) => void | Promise<void>, options: ReadRangesOptions = {}): Promise<TransferStats> {
       let fh;
       try {
-        fh = await open(path, 'r');
+        // Non-blocking, and only regular files: a FIFO or a device named by a message (with
+        // --allow-file) must neither hang the open nor stream without end.
+        fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (error) {
         throw fromSystemError(error, 'cannot read the data', path);
+      }
+      if (!(await fh.stat()).isFile()) {
+        await fh.close();
+        throw new ZpumpError('E_BAD_INPUT', `cannot read the data: ${path} is not a regular file`, { data: { path } });
       }
       const buf = new Uint8Array(PIECE);
       let delivered = 0;

@@ -181,7 +181,9 @@ describe.skipIf(!hasNginx)('subscribe: every URL and name in a message is checke
       'passwd-outside-base': json({ baseUrl: `file://${pub}/`, zsync: { retrievePath: 'file:///etc/passwd', size: 4096 } }),
       'dev-zero': json({ baseUrl: 'file:///dev/', relPath: 'zero.txt', zsync: { retrievePath: 'zero' } }),
       'dev-zero-sized': json({ baseUrl: 'file:///dev/', relPath: 'zero2.txt', zsync: { retrievePath: 'zero', size: 1000 } }),
+      'data-fifo': json({ baseUrl: `file://${pub}/`, relPath: 'fifo', size: 10, zsync: undefined }),
     };
+    await execa('mkfifo', [join(pub, 'fifo')]);
     for (const [i, name] of Object.keys(fileHostile).entries()) await writeFile(join(spool, `2027-${String(i + 1).padStart(2, '0')}-${name}.json`), fileHostile[name]!);
     const again = await runCli(['subscribe', `spool:${spool}`, '--dir', mirror, '--once', '--retries', '0', '--allow-file']);
     expect(again.exitCode, again.stderr).toBe(1);
@@ -190,6 +192,7 @@ describe.skipIf(!hasNginx)('subscribe: every URL and name in a message is checke
     expect(await reason('passwd-outside-base')).toMatch(/not under baseUrl/);
     expect(await reason('dev-zero')).toMatch(/not a regular file/);
     expect(await reason('dev-zero-sized')).toMatch(/not a regular file/);
+    expect(await reason('data-fifo')).toMatch(/not a regular file/);
     expect(again.stderr).not.toContain('root:');
   });
 
