@@ -10,6 +10,7 @@ import { ZpumpError } from '../errors.js';
 import type { SyncRequest, SyncResult } from './types.js';
 import { fetchMissing } from './fetch-missing.js';
 import { OutputFile } from '../local/output-file.js';
+import { finalCheck } from '../local/final-check.js';
 import { scanSeedFile } from '../local/seed-scan.js';
 import { ParallelScan } from '../local/parallel-scan.js';
 import { availableParallelism } from 'node:os';
@@ -21,7 +22,8 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const md4 = await createStrongHasher(strongHashOf(cf));
   const checks = wholeFileChecks(cf);
   const matcher = new SeedMatcher(index, md4);
-  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
+  const check = finalCheck(checks, request.sha512);
+  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
   try {
     const shift = new Float64Array(index.count);
     const parallel = request.seeds.length > 0 ? ParallelScan.start(cf, index, out.path, request.threads ?? availableParallelism()) : undefined;
@@ -43,8 +45,8 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
       onProgress: (done, total) => request.onProgress?.('fetch', done, total),
     });
     await request.beforeCommit?.(out.path);
-    await out.commit({ sha1: checks.sha1, sha256: checks.sha256, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
-    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched: fetched?.bytesFetched ?? 0, requests: fetched?.requests ?? 0, verified: checks.sha1 !== undefined || checks.sha256 !== undefined, ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}) };
+    await out.commit(check.expected, request.mtime ?? cf.mtime);
+    return { engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - rangeBytes(ranges), bytesFetched: fetched?.bytesFetched ?? 0, requests: fetched?.requests ?? 0, verified: check.verified, ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}) };
   } catch (error) {
     await out.discard();
     throw error;
