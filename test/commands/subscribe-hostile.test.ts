@@ -301,6 +301,21 @@ describe('subscribe under faults: a folder swapped for a link, SIGTERM while wai
     await expect(stat(join(tree, 'b.txt'))).rejects.toThrow();
   });
 
+  it('ends within 5 s on SIGTERM in the middle of a stalled transfer', async () => {
+    const { spool, tree } = await setup('stall', 's.txt', 'x'.repeat(100_000));
+    server.failing = false;
+    server.stalling = true;
+    const run = start(spool, tree, ['--stall-timeout', '600']);
+    await run.seen(/ready/);
+    while ((server.requests.get('/s.txt') ?? 0) === 0) await sleep(25);
+    await sleep(300);
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill('SIGTERM');
+    expect(await exitWithin(run.child, 5000), run.output()).toBe('exited');
+    expect(await readdir(spool)).toContain('2026-01-msg.json');
+    await expect(stat(join(tree, 's.txt'))).rejects.toThrow();
+  });
+
   it('ends within 5 s on SIGTERM while waiting for a lock held by a live writer', async () => {
     const { spool, tree } = await setup('lock', 'k.txt', 'payload\n');
     server.failing = false;

@@ -11,12 +11,14 @@ export interface FaultServer {
   files: Map<string, Uint8Array>;
   /** Answer 503 to every request while true. */
   failing: boolean;
+  /** Send the headers and the first byte of each answer, then nothing more (a stalled transfer). */
+  stalling: boolean;
   requests: Map<string, number>;
   stop(): Promise<void>;
 }
 
 export async function startFaultServer(): Promise<FaultServer> {
-  const state = { files: new Map<string, Uint8Array>(), failing: true, requests: new Map<string, number>() };
+  const state = { files: new Map<string, Uint8Array>(), failing: true, stalling: false, requests: new Map<string, number>() };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     state.requests.set(path, (state.requests.get(path) ?? 0) + 1);
@@ -28,6 +30,11 @@ export async function startFaultServer(): Promise<FaultServer> {
     if (!body) {
       res.writeHead(404, { 'content-length': '0' }).end();
       return;
+    }
+    if (state.stalling) {
+      res.writeHead(200, { 'content-length': String(body.length) });
+      res.write(body.subarray(0, 1));
+      return; // the rest never comes; stop() closes the connection
     }
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {
