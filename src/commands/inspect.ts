@@ -70,7 +70,7 @@ async function inspectAnnouncement(path: string, flags: { json: boolean }): Prom
     printJson({ path, ...info });
     return 0;
   }
-  say(`${path}: announcement (v03) of ${m.relPath}${m.fileOp ? ` with fileOp ${JSON.stringify(m.fileOp)}` : ''}`);
+  say(`${path}: announcement (${m.wnm ? `WIS2 notification, ${m.wnm.rel} link, id ${m.wnm.id ?? 'none'}` : 'v03'}) of ${m.relPath}${m.fileOp ? ` with fileOp ${JSON.stringify(m.fileOp)}` : ''}`);
   say(`  data          ${info.dataUrl ?? 'none: the URL policy refuses it (see below)'}`);
   say(`  size          ${m.size} (${formatBytes(m.size)})`);
   if (m.mtime) say(`  mtime         ${m.mtime}`);

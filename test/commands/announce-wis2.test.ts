@@ -81,6 +81,10 @@ describe('announce --format wis2', () => {
     const json = check(run.stdout.trim());
     expect(json.geometry).toEqual({ type: 'Point', coordinates: [6.15, 46.22] });
     expect(json.links[0].type).toBe('application/bufr');
+    // inspect reads it as what it is.
+    await writeFile(join(root, 'wnm.json'), run.stdout);
+    const shown = await runCli(['inspect', join(root, 'wnm.json')]);
+    expect(shown.stdout + shown.stderr).toMatch(new RegExp(`announcement \\(WIS2 notification, canonical link, id ${json.id}\\) of obs\\.bufr4`));
     const bad = await runCli(['announce', '--format', 'wis2', '--geometry', '{"type":"Line"}', '--base-url', 'http://h/', '--root', root, join(root, 'obs.bufr4')]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--geometry must be a GeoJSON Point/);
