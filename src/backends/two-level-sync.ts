@@ -1,24 +1,24 @@
 // A two-level message's sync (README "Two-level sync"): scan the local copy with the coarse
 // signature carried in the message; for the coarse blocks still missing fetch only the fine records
-// that cover them, look for those fine blocks around where the coarse neighbours were found (and in
-// the whole copy when much is still missing), and fetch only the fine blocks still missing.
+// that cover them, look for those fine blocks where the coarse neighbours say they are (local/
+// fine-scan.ts), and fetch only the fine blocks still missing.
 // Each level that fails falls back to the next, never to a wrong file: an unusable fine signature
 // (missing, stale, truncated, lying) → the whole missing coarse blocks, into the same output; a
 // result that fails its final check after fine data went in → a coarse-only sync from scratch;
 // data that fails the coarse signature → a whole download checked against the message's identity.
 
-import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { BlockIndex } from '../engine/block-index.js';
-import { missingBytes, neededFineBlocks, scanRegions } from '../engine/fine-plan.js';
+import { neededFineBlocks } from '../engine/fine-plan.js';
 import { SeedMatcher } from '../engine/matcher.js';
 import { planRanges, rangeBytes } from '../engine/plan.js';
 import { createStrongHasher, type StrongHasher } from '../engine/strong-hash.js';
-import { isZpumpError, ZpumpError, fromSystemError } from '../errors.js';
+import { isZpumpError, ZpumpError } from '../errors.js';
 import { strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
 import { OutputFile } from '../local/output-file.js';
 import { ParallelScan } from '../local/parallel-scan.js';
-import { scanRange, scanSeedFile } from '../local/seed-scan.js';
+import { scanSeedFile } from '../local/seed-scan.js';
+import { scanFine } from '../local/fine-scan.js';
 import { fetchMissing, type FetchOutcome } from './fetch-missing.js';
 import { fetchFineRecords, type FineSignatureRef } from './fine-signature.js';
 import type { SyncRequest, SyncResult, TwoLevelReport } from './types.js';
@@ -30,9 +30,6 @@ export interface TwoLevelRequest extends SyncRequest {
   size: number;
   identity?: { method: 'sha512' | 'md5'; value: string };
 }
-
-/** Local copy bytes per missing byte above which a second, whole pass over the copy is not worth it. */
-const WHOLE_PASS_RATIO = 8;
 
 interface AttemptState {
   /** Fine blocks went into the output (found locally or fetched): its final check may fail because of them. */
@@ -175,7 +172,10 @@ async function fineLevel(
     },
   };
   for (let i = 0; i < request.seeds.length && !matcher.complete; i++) {
-    await scanAround(request.seeds[i]!, matcher, index, hasher, coarseKnown, shifts[i] ?? new Float64Array(coarseKnown.length).fill(NaN), cf, view.writeBlock);
+    await scanFine(request.seeds[i]!, {
+      index, matcher, hasher, needed: fine.needed, coarseBlockSize: cf.blockSize, coarseKnown,
+      coarseShift: shifts[i] ?? new Float64Array(coarseKnown.length).fill(NaN), write: view.writeBlock,
+    });
   }
   const ranges = planRanges(known, Bf, cf.length);
   if (ranges.length === 0) return { dataBytes: 0 };
@@ -190,36 +190,5 @@ async function fineLevel(
     if (!isZpumpError(error) || error.code !== 'E_VERIFY') throw error;
     problems.push(`fine blocks: ${error.message}`);
     return undefined;
-  }
-}
-
-/**
- * Look for the needed fine blocks in one seed: where their coarse block's neighbours were found,
- * then in the whole seed if what is still missing is large next to the seed (a pass over the copy
- * costs less than fetching an eighth of it).
- */
-async function scanAround(
-  seed: string, matcher: SeedMatcher, index: BlockIndex, hasher: StrongHasher, coarseKnown: Uint8Array, shift: Float64Array, cf: ControlFile,
-  write: (id: number, buf: Uint8Array, pos: number) => void,
-): Promise<void> {
-  let fh;
-  try {
-    fh = await open(seed, 'r');
-  } catch (error) {
-    throw fromSystemError(error, 'cannot read the seed', seed);
-  }
-  let size: number;
-  try {
-    size = (await fh.stat()).size;
-    for (const region of scanRegions(coarseKnown, shift, cf.blockSize, cf.length, size)) {
-      if (matcher.complete) break;
-      matcher.resetSeed();
-      await scanRange(fh, seed, size, matcher, region.start, region.end, (id, buf, pos) => write(id, buf, pos));
-    }
-  } finally {
-    await fh.close();
-  }
-  if (!matcher.complete && missingBytes(matcher.known, index.blockSize, index.length) * WHOLE_PASS_RATIO >= size) {
-    await scanSeedFile(seed, { index, matcher, md4: hasher, shift: new Float64Array(index.count), sink: write });
   }
 }

@@ -164,6 +164,8 @@ describe.skipIf(!hasNginx)('two-level sync', () => {
     ['grown across a coarse boundary', (old) => concat(old, seededBytes(COARSE - 777 + 3000, 5))],
     ['shrunk across a coarse boundary', (old) => old.subarray(0, old.length - 777 - 3000)],
     ['bytes deleted before a coarse boundary (everything after shifts)', (old) => concat(old.subarray(0, 2 * COARSE - 10), old.subarray(2 * COARSE + 90))],
+    // Both coarse neighbours stay in place; the fine blocks in between moved by 100 bytes: only a slide around them finds them.
+    ['100 bytes inserted and 100 deleted inside one coarse block', (old) => concat(old.subarray(0, 3 * COARSE + 1000), seededBytes(100, 6), old.subarray(3 * COARSE + 1000, 3 * COARSE + 60_000), old.subarray(3 * COARSE + 60_100))],
   ];
   it.each(edges.map(([n], i) => [n, i] as const))('edge: %s', async (name, i) => {
     const next = edges[i]![1](OLD);
