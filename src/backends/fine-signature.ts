@@ -35,7 +35,7 @@ export interface FineRecords {
 /** Bytes of the first header piece: zsyncmake's headers are ~250 bytes, a few URLs included. */
 export const FIRST_PIECE = 4096;
 /** Fine blocks beyond this are not indexed (memory): such files sync at the coarse level. */
-export const MAX_FINE_BLOCKS = 1 << 23;
+export const MAX_FINE_BLOCKS = 1 << 21;
 
 const stale = (url: string, why: string): ZpumpError => new ZpumpError('E_BAD_CONTROL', `the fine signature ${url} ${why}`);
 
