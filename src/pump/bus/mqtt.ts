@@ -147,14 +147,16 @@ export async function createMqttSource(options: MqttSourceOptions): Promise<Sour
       // matches a PUBACK by its packet id; MQTT's rule of PUBACKs in arrival order is not kept.
       client.handleMessage = (packet, callback) => {
         const messageId = packet.messageId;
-        if (packet.qos !== 1 || messageId === undefined) return callback();
+        // QoS 0 (a publisher that sends it so) has nothing to acknowledge; QoS 2 is never granted.
+        const acknowledged = packet.qos === 1 && messageId !== undefined;
+        if (packet.qos === 2) return callback();
         busy++;
         lastActivity = Date.now();
         let acked = false;
         const session = connections;
         const ack = async () => {
           // Across a reconnection the broker sends the message again (same session): that copy gets the ack.
-          if (acked || session !== connections || !client.connected) return;
+          if (!acknowledged || acked || session !== connections || !client.connected) return;
           acked = true;
           client['_sendPacket']({ cmd: 'puback', messageId, reasonCode: 0 });
         };
@@ -164,7 +166,7 @@ export async function createMqttSource(options: MqttSourceOptions): Promise<Sour
             busy--;
             lastActivity = Date.now();
           });
-        callback(new Error('acknowledged once applied'));
+        callback(acknowledged ? new Error('acknowledged once applied') : undefined);
       };
       let connections = 0;
       client.on('connect', () => connections++);

@@ -125,6 +125,27 @@ describe.skipIf(!hasMosquitto)('MQTT scale-out (mosquitto)', () => {
     await Promise.all([a, b].map((s) => s.kill()));
   });
 
+  it('applies messages a publisher sent with QoS 0 too (nothing to acknowledge)', async () => {
+    const source = await createMqttSource({ url: broker.url, exchange: 'xpublic', clientId: 'qos0-test', subtopic: 'q0/#' });
+    const seen: string[] = [];
+    const stop = new AbortController();
+    let ready!: () => void;
+    const subscribed = new Promise<void>((r) => (ready = r));
+    const consuming = source.consume(async (d) => {
+      seen.push(JSON.parse(new TextDecoder().decode(d.body)).relPath as string);
+      await d.ack();
+    }, { once: false, prefetch: 2, signal: stop.signal, log: () => undefined, onReady: () => ready() });
+    await subscribed;
+    const { default: mqtt } = await import('mqtt');
+    const plain = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    for (let i = 0; i < 3; i++) await plain.publishAsync(`xpublic/v03/q0/f${i}`, JSON.stringify(message(`q0/f${i}`)), { qos: 0 });
+    await waitUntil('three QoS 0 deliveries', () => seen.length === 3);
+    await plain.endAsync();
+    stop.abort();
+    await consuming;
+    expect(seen).toEqual(['q0/f0', 'q0/f1', 'q0/f2']);
+  });
+
   it('--shared needs --queue', async () => {
     const run = await runCli(['subscribe', broker.url, '--dir', join(tmp.path, 'x'), '--shared', '--once']);
     expect(run.exitCode).toBe(2);
