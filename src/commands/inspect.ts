@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
-import { dataUrlOf, parseAnnouncement } from '../format/announcement.js';
+import { dataUrlOf, fineSignatureOf, parseAnnouncement, type Announcement } from '../format/announcement.js';
 import { parseControlFile, strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
 import { readControlFile } from '../local/control-file-io.js';
 import { readStdin } from '../local/stdin.js';
@@ -64,7 +64,9 @@ async function inspectAnnouncement(path: string, flags: { json: boolean }): Prom
     accepted = { ok: false, problem: error instanceof Error ? error.message : String(error) };
   }
   const inline = m.zsync?.kind === 'inline' ? m.zsync.bytes : undefined;
-  const signature = inline ? { form: 'inline', ...(accepted.ok ? describeControl(parseControlFile(inline), inline.length) : {}) } : m.zsync?.kind === 'reference' ? { form: 'reference', retrievePath: m.zsync.retrievePath, size: m.zsync.size ?? null } : { form: 'none' };
+  const signature = inline ? { form: 'inline', ...(accepted.ok ? describeControl(parseControlFile(inline), inline.length) : {}) } : m.zsync?.kind === 'reference' ? { form: 'reference', retrievePath: m.zsync.retrievePath, size: m.zsync.size ?? null, blockSize: m.zsync.blockSize ?? null, blocks: m.zsync.blockSize ? Math.ceil(m.size / m.zsync.blockSize) : null } : { form: 'none' };
+  const fine = fineLevelOf(m);
+  if (fine) Object.assign(signature, { fine });
   const info = { kind: 'announcement', relPath: m.relPath, baseUrl: m.baseUrl, dataUrl: dataUrlOrNull(m), size: m.size, mtime: m.mtime ?? null, pubTime: m.pubTime, identity: m.identity, fileOp: m.fileOp ?? null, signature, accepted };
   if (flags.json) {
     printJson({ path, ...info });
@@ -78,9 +80,17 @@ async function inspectAnnouncement(path: string, flags: { json: boolean }): Prom
   say(`  identity      ${m.identity.method} ${m.identity.value}`);
   if (inline && accepted.ok) {
     const s = signature as Record<string, unknown>;
-    say(`  signature     inline, ${formatBytes(inline.length)} (${formatBytes(Math.ceil(inline.length / 3) * 4)} in base64): ${String(s.blocks)} blocks of ${formatBytes(Number(s.blockSize))}`);
-  } else if (m.zsync?.kind === 'reference') say(`  signature     by reference: ${m.zsync.retrievePath}`);
-  else say(`  signature     none: a subscriber fetches the file whole`);
+    say(`  signature     inline, ${formatBytes(inline.length)} (${formatBytes(Math.ceil(inline.length / 3) * 4)} in base64): ${String(s.blocks)} blocks of ${formatBytes(Number(s.blockSize))}${fine ? ' (coarse level)' : ''}`);
+  } else if (m.zsync?.kind === 'reference') {
+    const z = m.zsync;
+    say(`  signature     by reference: ${z.retrievePath}${z.size !== undefined ? `, ${formatBytes(z.size)}` : ''}${z.blockSize ? `: ${Math.ceil(m.size / z.blockSize)} blocks of ${formatBytes(z.blockSize)}` : ''}${fine ? ' (coarse level)' : ''}`);
+  } else say(`  signature     none: a subscriber fetches the file whole`);
+  if (fine && 'ignored' in fine) say(`  fine level    ignored: ${fine.ignored} (the coarse level is used alone)`);
+  else if (fine) {
+    say(`  fine level    ${fine.blocks} blocks of ${formatBytes(fine.blockSize)} in ${fine.url ?? fine.retrievePath} (${fine.size} bytes, ${formatBytes(fine.size)})`);
+    if (fine.url === null) say(`  fine level    not fetched: ${fine.refused}`);
+    say(`  fine identity ${fine.identity.method} ${fine.identity.value}`);
+  }
   say(`  subscribe     ${accepted.ok ? `accepts it${/^file:/i.test(m.baseUrl) ? ' with --allow-file' : ''}` : `refuses it: ${accepted.problem}`}`);
   return 0;
 }
@@ -109,6 +119,28 @@ export async function runInspect(control: string, flags: { json: boolean }): Pro
   say(`  usable by     js engine: ${usable.js ? 'yes' : 'no'}; zsync 0.6.2: ${usable.zsync ? 'yes' : 'no'}`);
   for (const p of [...(info.problems as string[]), ...(cf.notes ?? [])]) say(`  note          ${p}`);
   return 0;
+}
+
+type FineLevel =
+  | { ignored: string }
+  | { retrievePath: string; url: string | null; refused?: string; size: number; blockSize: number; blocks: number; identity: { method: string; value: string } };
+
+/** The fine level of a two-level message: where it is (once through the URL check), its size and record count. */
+function fineLevelOf(m: Announcement): FineLevel | undefined {
+  if (!m.zsync) return undefined;
+  if (m.zsync.fineIgnored !== undefined) return { ignored: m.zsync.fineIgnored };
+  const f = m.zsync.fine;
+  if (!f) return undefined;
+  const usable = fineSignatureOf(m, { schemes: [...DEFAULT_SCHEMES, 'file'] });
+  return {
+    retrievePath: f.retrievePath,
+    url: 'url' in usable ? usable.url : null,
+    ...('why' in usable ? { refused: usable.why } : {}),
+    size: f.size,
+    blockSize: f.blockSize,
+    blocks: Math.ceil(m.size / f.blockSize),
+    identity: f.identity,
+  };
 }
 
 /** The data URL, or null when the URL policy refuses it (the refusal is shown under "subscribe"). */

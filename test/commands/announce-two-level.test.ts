@@ -118,4 +118,34 @@ describe('announce: two levels from the command line', () => {
     const subscribeHelp = await runCli(['subscribe', '--help']);
     expect(subscribeHelp.stdout).toMatch(/RECEIVING side/);
   });
+
+  it('inspect shows both levels: block sizes, record counts, where the fine file is and its size', async () => {
+    const path = await sparse('model/run12/inspected.grib2', 24 << 20);
+    const run = await runCli(['announce', '--base-url', 'http://h/pub', '--root', root, path]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const json = join(tmp.path, 'inspected.json');
+    await writeFile(json, run.stdout);
+    const fineBytes = (await stat(`${path}.zsync`)).size;
+    const j = JSON.parse((await runCli(['inspect', '--json', json])).stdout);
+    expect(j.signature).toMatchObject({ form: 'inline', length: 24 << 20 });
+    expect(j.signature.blocks).toBe((24 << 20) / j.signature.blockSize);
+    expect(j.signature.fine).toEqual({
+      retrievePath: 'model/run12/inspected.grib2.zsync',
+      url: 'http://h/pub/model/run12/inspected.grib2.zsync',
+      size: fineBytes,
+      blockSize: 2048,
+      blocks: (24 << 20) / 2048,
+      identity: { method: 'sha512', value: createHash('sha512').update(await readFile(`${path}.zsync`)).digest('base64') },
+    });
+    const text = (await runCli(['inspect', json])).stdout;
+    expect(text).toMatch(new RegExp(`${j.signature.blocks} blocks of .*\\(coarse level\\)`));
+    expect(text).toMatch(new RegExp(`fine level +${(24 << 20) / 2048} blocks of 2 KiB in http://h/pub/model/run12/inspected.grib2.zsync \\(${fineBytes} bytes`));
+
+    // A fine level zpump does not take is shown with the reason.
+    const o = JSON.parse(run.stdout);
+    o.zsync.fine.blockSize = 3000;
+    await writeFile(json, JSON.stringify(o));
+    expect((await runCli(['inspect', json])).stdout).toMatch(/fine level +ignored: zsync.fine.blockSize must be a power of two/);
+  });
 });
+
