@@ -32,7 +32,34 @@ export interface ScanWork {
  * result the main thread replays: per successful continuation or lookup, flat numbers
  * [kind (0 continuation, 1 lookup), x, jump, after, nextAfter, takes, (id, seed offset)·takes].
  */
-export type ScanLog = number[];
+export class ScanLog {
+  private data = new Float64Array(1024);
+  length = 0;
+
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = v;
+  }
+
+  /** Reserve n entries, to be set later; returns where they start. */
+  reserve(n: number): number {
+    for (let i = 0; i < n; i++) this.push(0);
+    return this.length - n;
+  }
+
+  set(at: number, v: number): void {
+    this.data[at] = v;
+  }
+
+  /** The entries, in a buffer of their own (to transfer). */
+  toArray(): Float64Array {
+    return this.data.slice(0, this.length);
+  }
+}
 
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
 
@@ -78,7 +105,7 @@ export class SeedMatcher {
   private base = 0;
   /** Set to record decisions (a worker's speculative scan). */
   log: ScanLog | undefined;
-  private readonly takes: number[] = [];
+  private header = -1; // where the decision being logged starts (its takes follow)
 
   constructor(
     private readonly index: BlockIndex,
@@ -357,14 +384,19 @@ export class SeedMatcher {
   private take(id: number, pos: number, onBlock: OnBlock): void {
     this.known[id] = 1;
     this.knownCount++;
-    if (this.log) this.takes.push(id, this.base + pos);
+    if (this.log) {
+      if (this.header < 0) this.header = this.log.reserve(6);
+      this.log.push(id);
+      this.log.push(this.base + pos);
+    }
     onBlock(id, pos);
   }
 
   private record(kind: number, x: number, jump: number, after: number, nextAfter: number): void {
     const log = this.log!;
-    log.push(kind, x, jump, after, nextAfter, this.takes.length / 2);
-    for (const v of this.takes) log.push(v);
-    this.takes.length = 0;
+    const h = this.header;
+    this.header = -1;
+    const values = [kind, x, jump, after, nextAfter, (log.length - h - 6) / 2];
+    for (let k = 0; k < 6; k++) log.set(h + k, values[k]!);
   }
 }

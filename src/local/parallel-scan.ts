@@ -56,7 +56,7 @@ export class ParallelScan {
     const workers: Worker[] = [];
     for (let i = 0; i < threads; i++) {
       // A small young generation: the scan allocates little, and each MB here is RSS per thread.
-      workers.push(new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
+      workers.push(new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } }));
     }
     return new ParallelScan(workers, partBytes);
   }
@@ -86,7 +86,8 @@ export class ParallelScan {
         const worker = this.idle.pop()!;
         const part = dispatched++;
         const job: ScanJob = { part, path, size, ...parts[part]!, known: s.matcher.known.slice() };
-        const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); dispatch(); wake?.(); };
+        // The next part is handed out after the merge of this one, with what it found.
+        const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); wake?.(); };
         const onError = (error: Error): void => { done(); failed = error; wake?.(); };
         const done = (): void => { worker.off('message', onMessage); worker.off('error', onError); };
         worker.on('message', onMessage);

@@ -6,11 +6,11 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockIndex } from '../engine/block-index.js';
-import { SeedMatcher } from '../engine/matcher.js';
+import { ScanLog, SeedMatcher } from '../engine/matcher.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import type { ControlFile } from '../format/control-file.js';
 import type { HashLengths } from '../format/hash-lengths.js';
-import { isAllZero, scanRange, type ScanBuffers } from './seed-scan.js';
+import { scanRange, zeroTest, type ScanBuffers } from './seed-scan.js';
 
 export interface ScanWorkerSetup {
   blockSize: number;
@@ -38,8 +38,9 @@ const index = new BlockIndex({ blockSize: setup.blockSize, length: setup.length,
 const md4 = await createStrongHasher(setup.strongHash);
 const out = openSync(setup.outPath, 'r+');
 const B = setup.blockSize;
-const PIECE = 1 << 20;
+const PIECE = 256 << 10;
 const buffers: ScanBuffers = {};
+const zero = zeroTest();
 
 parentPort!.on('message', (job: ScanJob | 'close') => {
   if (job === 'close') {
@@ -57,18 +58,18 @@ async function run(job: ScanJob): Promise<ScanJobResult> {
   try {
     index.link(job.known);
     const matcher = new SeedMatcher(index, md4, job.known);
-    const log: number[] = [];
+    const log = new ScanLog();
     matcher.log = log;
     const fh = await open(job.path, 'r');
     try {
       await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
         const n = Math.min(B, setup.length - id * B);
-        if (!isAllZero(buf, pos, n)) writeSync(out, buf, pos, n, id * B);
+        if (!zero(buf, pos, n)) writeSync(out, buf, pos, n, id * B);
       }, undefined, PIECE, buffers);
     } finally {
       await fh.close();
     }
-    return { part: job.part, log: Float64Array.from(log) };
+    return { part: job.part, log: log.toArray() };
   } catch (error) {
     const e = error as Error & { code?: string };
     return { part: job.part, error: e.message, code: e.code };

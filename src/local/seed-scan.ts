@@ -137,8 +137,28 @@ export function isAllZero(buf: Uint8Array, pos: number, len: number): boolean {
 
 function skippingZeros(sink: BlockSink, index: BlockIndex): BlockSink {
   const B = index.blockSize;
+  const zero = zeroTest();
   return (id, buf, pos) => {
-    if (!isAllZero(buf, pos, Math.min(B, index.length - id * B))) sink(id, buf, pos);
+    if (!zero(buf, pos, Math.min(B, index.length - id * B))) sink(id, buf, pos);
+  };
+}
+
+/**
+ * isAllZero, remembering its last answers: one lookup hands over every identical block from the
+ * same place (thousands of zero blocks from one window), and each would be compared again.
+ */
+export function zeroTest(): (buf: Uint8Array, pos: number, len: number) => boolean {
+  const memo: Array<{ buf?: Uint8Array; pos: number; len: number; zero: boolean }> = [{ pos: -1, len: 0, zero: false }, { pos: -1, len: 0, zero: false }];
+  let turn = 0;
+  return (buf, pos, len) => {
+    for (const m of memo) if (m.buf === buf && m.pos === pos && m.len === len) return m.zero;
+    const m = memo[turn]!;
+    turn ^= 1;
+    m.buf = buf;
+    m.pos = pos;
+    m.len = len;
+    m.zero = isAllZero(buf, pos, len);
+    return m.zero;
   };
 }
 
