@@ -8,7 +8,8 @@
 // bytes nginx sent, peak RSS, and the break-even link rate (bytes saved) / (extra seconds of
 // the delta path): on any faster link, whole files arrive sooner.
 //   npx tsx scripts/bench-pump.ts --steady [--files 4] [--size 128M] [--fraction 0.01] [--runs 3]
-//        [--warmup 1] [--engine auto|zsync|js] [--limit-rate 100M] [--prefetch 4] [--dir PARENT] [--json]
+//        [--warmup 1] [--engine auto|zsync|js] [--limit-rate 100M] [--prefetch 4] [--levels 1|2] [--dir PARENT] [--json]
+// ZPUMP_START=copy-blocks in the environment: the subscriber's plain start instead of a clone (to compare).
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -33,6 +34,8 @@ const prefetch = arg('--prefetch', '4') as string;
 const limitRateArg = arg('--limit-rate', undefined) as string | undefined;
 const limitRate = limitRateArg === undefined ? undefined : parseSize(limitRateArg, '--limit-rate');
 const parent = arg('--dir', tmpdir()) as string;
+/** announce --levels (1: one signature inline, what the subscriber keeps and compares with). */
+const levels = arg('--levels', undefined) as string | undefined;
 const asJson = process.argv.includes('--json');
 if (!Number.isInteger(files) || files < 1) throw new Error('--files expects a whole number >= 1');
 if (size < 8192) throw new Error('--size expects at least 8k');
@@ -110,6 +113,7 @@ try {
   const announce = (mode: Mode, spool: string): Step => timed(process.execPath, [
     CLI, 'announce', '--base-url', nginx!.url, '--root', pub, '--post', `spool:${spool}`, '--json',
     ...(mode === 'whole' ? ['--threshold', String(size + 1)] : []),
+    ...(levels ? ['--levels', levels] : []),
     ...names.map((n) => join(pub, n)),
   ]);
   const subscribe = (spool: string, sub: string): Step => timed(process.execPath, [

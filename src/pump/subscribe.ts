@@ -15,6 +15,7 @@ import type { EngineChoice } from '../backends/types.js';
 import { isZpumpError, type ErrorCode } from '../errors.js';
 import { DEFAULT_MESSAGE_LIMIT, checkableIdentity, parseAnnouncement, parseV03Time, v03Time, type Announcement } from '../format/announcement.js';
 import { writeFileAtomically } from '../local/atomic-file.js';
+import { syncReusingSignature } from './signature-reuse.js';
 import { verifyIdentity } from '../local/identity-check.js';
 import { withFileLock } from '../local/lock-file.js';
 import type { OpenOptions } from '../transport/open.js';
@@ -316,7 +317,8 @@ export class Subscriber {
       let abandoned = false;
       const delta = message.zsync !== undefined && (local !== undefined || seeds.length > 0);
       try {
-        result = await sync({ ...common, control: applied });
+        // The signature of the version in place, kept when it was applied, spares the scan of it.
+        result = await syncReusingSignature({ ...common, control: applied }, { dir, relPath: message.relPath }, (line) => this.log(line));
       } catch (error) {
         // The signature did not lead to the announced file (a relay changed the data, a lying
         // signature...): a whole download still can, and is checked against identity.
