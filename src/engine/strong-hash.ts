@@ -5,25 +5,16 @@
 // crypto, whose Hash objects cannot be reset, so the wrapper starts a new one on init().
 
 import { createHash, type Hash } from 'node:crypto';
+import type { StrongHashName } from '../format/strong-hash-names.js';
 import { createMd4 } from './md4.js';
 
-export const STRONG_HASHES = ['MD4', 'MD5', 'SHA-224'] as const;
-export type StrongHashName = (typeof STRONG_HASHES)[number];
-
-/** Digest length in bytes: the most a record may keep, and spec 0.8's default strong length. */
-export const DIGEST_BYTES: Record<StrongHashName, number> = { MD4: 16, MD5: 16, 'SHA-224': 28 };
+export { DIGEST_BYTES, STRONG_HASHES, strongHashNamed, type StrongHashName } from '../format/strong-hash-names.js';
 
 /** The subset of hash-wasm's IHasher the engine uses; any strong hash provides it. */
 export interface StrongHasher {
   init(): unknown;
   update(data: Uint8Array): unknown;
   digest(format: 'binary'): Uint8Array;
-}
-
-/** "md5", "SHA224", "sha-224" → the spec's spelling; undefined when it is none of the three. */
-export function strongHashNamed(text: string): StrongHashName | undefined {
-  const key = text.trim().toUpperCase().replace(/^SHA-?224$/, 'SHA-224');
-  return (STRONG_HASHES as readonly string[]).includes(key) ? (key as StrongHashName) : undefined;
 }
 
 class NodeHasher implements StrongHasher {

@@ -14,7 +14,7 @@
 import { ZpumpError } from '../errors.js';
 import { blockCount, geometryProblem, isPowerOfTwo, MAX_BLOCK_SIZE, type HashLengths } from './hash-lengths.js';
 import { formatMTime, parseMTime } from './mtime.js';
-import { DIGEST_BYTES, strongHashNamed, type StrongHashName } from '../engine/strong-hash.js';
+import { DIGEST_BYTES, strongHashNamed, type StrongHashName } from './strong-hash-names.js';
 
 export interface GzipInside {
   zUrls: string[];
