@@ -1,25 +1,26 @@
-// Worker thread: block records for chunks the main thread has read into shared memory.
-// The main thread keeps reading and computing the SHA-1 while workers hash blocks.
+// Worker thread: block records for chunks the main thread has read into shared memory, at every
+// block size asked for (a two-level announcement's levels from the same bytes). The main thread
+// keeps reading and computing the whole-file hashes while workers hash blocks.
 
 import { parentPort } from 'node:worker_threads';
-import { BlockRecordWriter } from '../engine/block-records.js';
 import { createStrongHasher, type StrongHashName, type StrongHasher } from '../engine/strong-hash.js';
 import type { HashLengths } from '../format/hash-lengths.js';
+import { writeLevelRecords } from './level-records.js';
 
 export interface HashJob {
   shared: SharedArrayBuffer;
   byteOffset: number;
   length: number;
-  blockSize: number;
-  hashLengths: HashLengths;
+  /** The chunk starts on a block boundary of each. */
+  levels: Array<{ blockSize: number; hashLengths: HashLengths }>;
   strongHash: StrongHashName;
-  firstRecord: number;
   id: number;
 }
 
 export interface HashJobResult {
   id: number;
-  records: Uint8Array;
+  /** One array per level, in the job's order. */
+  records: Uint8Array[];
 }
 
 // One hasher per algorithm, made once: a job of another algorithm waits for its hasher only once.
@@ -29,11 +30,8 @@ parentPort!.on('message', async (job: HashJob) => {
   let md4 = hashers.get(job.strongHash);
   if (!md4) hashers.set(job.strongHash, (md4 = await createStrongHasher(job.strongHash)));
   const data = new Uint8Array(job.shared, job.byteOffset, job.length);
-  const blocks = Math.ceil(job.length / job.blockSize);
-  const records = new Uint8Array(blocks * (job.hashLengths.rsumBytes + job.hashLengths.checksumBytes));
-  const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, records, 0);
-  writer.update(data);
-  writer.finish();
+  const records = job.levels.map((level) => new Uint8Array(Math.ceil(job.length / level.blockSize) * (level.hashLengths.rsumBytes + level.hashLengths.checksumBytes)));
+  writeLevelRecords(md4, data, job.levels, records, job.levels.map(() => 0));
   const result: HashJobResult = { id: job.id, records };
-  parentPort!.postMessage(result, [records.buffer]);
+  parentPort!.postMessage(result, records.map((r) => r.buffer as ArrayBuffer));
 });

@@ -1,7 +1,11 @@
-// Reads a file once and produces what a .zsync needs: length, mtime, SHA-1 and block records.
-// Constant memory: a few fixed chunks, reused. On large files, worker threads hash the blocks
-// (MD4 + weak sum) while this thread reads and feeds the SHA-1, and this thread hashes the
-// chunks the workers have no room for — so work balances itself and every core is busy.
+// Reads a file once and produces what .zsync files and an announcement need: length, mtime, the
+// whole-file hash (SHA-1, or SHA-256 for spec 0.8), the sha512 identity on request, and block
+// records at one or more block sizes (a two-level announcement's fine and coarse signatures come
+// from the same buffers: issue 13, one read per file). Constant memory: a few fixed chunks,
+// reused. On large files, worker threads hash the blocks (MD4 + weak sum, every level whose block
+// size divides a chunk) while this thread reads and feeds the whole-file hashes, and this thread
+// hashes the chunks the workers have no room for, so work balances itself and every core is busy.
+// A level whose blocks are larger than a chunk is streamed here, in file order.
 // One worker fewer than cores: each worker costs ~10 MB of RSS, and this thread works too.
 
 import { createHash } from 'node:crypto';
@@ -13,6 +17,7 @@ import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.j
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { blockCount, zsyncmakeHashLengths, type HashLengths } from '../format/hash-lengths.js';
 import type { HashJob, HashJobResult } from './hash-worker.js';
+import { writeLevelRecords } from './level-records.js';
 import { workerUrl } from './worker-url.js';
 
 export interface FileSignature {
@@ -42,6 +47,47 @@ const CHUNK = 4 << 20;
 const PARALLEL_MIN_BYTES = 32 << 20;
 
 export async function readSignature(path: string, options: SignatureOptions): Promise<FileSignature> {
+  const many = await readSignatures(path, { ...options, levels: [{ blockSize: options.blockSize, ...(options.hashLengths ? { hashLengths: options.hashLengths } : {}) }] });
+  const level = many.levels[0]!;
+  const { levels: _levels, sha512: _sha512, ...whole } = many;
+  return { ...whole, blockSize: level.blockSize, hashLengths: level.hashLengths, records: level.records };
+}
+
+/** One block size wanted from the read. */
+export interface LevelRequest {
+  blockSize: number | ((length: number) => number);
+  hashLengths?: (length: number, blockSize: number) => HashLengths;
+}
+
+export interface LevelRecords {
+  blockSize: number;
+  hashLengths: HashLengths;
+  records: Uint8Array;
+}
+
+export interface MultiSignatureOptions extends Omit<SignatureOptions, 'blockSize' | 'hashLengths'> {
+  levels: LevelRequest[];
+  /** Also the sha512 of the whole file (an announcement's identity), base64. */
+  sha512?: boolean;
+}
+
+export interface MultiSignature {
+  length: number;
+  mtime: number;
+  sha1?: string;
+  sha256?: string;
+  /** base64, when asked for. */
+  sha512?: string;
+  /** In the order asked for. */
+  levels: LevelRecords[];
+  threads: number;
+}
+
+/** Test hook: how many times readSignatures read a file (one read per file is the point). */
+export const readCounter = { files: 0, bytes: 0 };
+
+/** Every level's records, the whole-file hash and optionally the sha512, from one read of the file. */
+export async function readSignatures(path: string, options: MultiSignatureOptions): Promise<MultiSignature> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -52,19 +98,28 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
     const st = await fh.stat();
     if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `${path} is not a regular file`, { data: { path } });
     const length = st.size;
-    const blockSize = typeof options.blockSize === 'function' ? options.blockSize(length) : options.blockSize;
-    const hashLengths = options.hashLengths?.(length, blockSize) ?? zsyncmakeHashLengths(length, blockSize);
-    const records = new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
+    const levels: LevelRecords[] = options.levels.map((request) => {
+      const blockSize = typeof request.blockSize === 'function' ? request.blockSize(length) : request.blockSize;
+      const hashLengths = request.hashLengths?.(length, blockSize) ?? zsyncmakeHashLengths(length, blockSize);
+      return { blockSize, hashLengths, records: new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes)) };
+    });
     const fileHash = options.fileHash ?? 'sha1';
-    const sha1 = createHash(fileHash); // the whole-file hash, SHA-1 unless asked otherwise
+    const whole = createHash(fileHash); // the whole-file hash, SHA-1 unless asked otherwise
+    const sha512 = options.sha512 ? createHash('sha512') : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     const url = workerUrl('hash-worker');
-    const chunk = Math.floor(CHUNK / blockSize) * blockSize;
-    const job: Job = { fh, path, length, blockSize, hashLengths, records, sha1, strongHash: options.strongHash ?? 'MD4', onProgress: options.onProgress };
+    // Chunks hold whole blocks of every level that fits twice in one; larger blocks are streamed.
+    const fitting = levels.map((l) => l.blockSize).filter((bs) => 2 * bs <= CHUNK);
+    const unit = fitting.length > 0 ? Math.max(...fitting) : Math.min(...levels.map((l) => l.blockSize));
+    // Without a level that fits, a 1 MiB buffer (blocks up to 64 MiB then stream through it).
+    const chunk = fitting.length > 0 ? Math.floor(CHUNK / unit) * unit : 1 << 20;
+    const job: Job = { fh, path, length, levels, chunk, wholeHashes: sha512 ? [whole, sha512] : [whole], strongHash: options.strongHash ?? 'MD4', onProgress: options.onProgress };
+    readCounter.files++;
     let threads = 0;
-    if (workers > 0 && url && length >= PARALLEL_MIN_BYTES && chunk >= 2 * blockSize) {
+    const parallel = levels.filter((l) => chunk % l.blockSize === 0 && chunk >= 2 * l.blockSize);
+    if (workers > 0 && url && length >= PARALLEL_MIN_BYTES && parallel.length > 0) {
       threads = workers;
-      await hashInWorkers(job, chunk, workers, url);
+      await hashInWorkers(job, parallel, workers, url);
     } else {
       await hashHere(job);
     }
@@ -72,7 +127,7 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
     if (after.size !== length || after.mtimeMs !== st.mtimeMs) {
       throw new ZpumpError('E_IO', `${path} changed while its signature was being made; try again once it is settled`, { data: { path } });
     }
-    return { length, mtime: Math.floor(st.mtimeMs / 1000), [fileHash]: sha1.digest('hex'), blockSize, hashLengths, records, threads };
+    return { length, mtime: Math.floor(st.mtimeMs / 1000), [fileHash]: whole.digest('hex'), ...(sha512 ? { sha512: sha512.digest('base64') } : {}), levels, threads };
   } finally {
     await fh.close();
   }
@@ -82,10 +137,9 @@ interface Job {
   fh: FileHandle;
   path: string;
   length: number;
-  blockSize: number;
-  hashLengths: HashLengths;
-  records: Uint8Array;
-  sha1: ReturnType<typeof createHash>;
+  levels: LevelRecords[];
+  chunk: number;
+  wholeHashes: Array<ReturnType<typeof createHash>>;
   strongHash: StrongHashName;
   onProgress: SignatureOptions['onProgress'];
 }
@@ -104,33 +158,38 @@ async function readFull(job: Job, buf: Uint8Array, offset: number): Promise<numb
     if (n === 0) throw new ZpumpError('E_IO', `${job.path} shrank while its signature was being made`, { data: { path: job.path } });
     got += n;
   }
+  readCounter.bytes += got;
   return got;
 }
 
 async function hashHere(job: Job): Promise<void> {
+  // Levels whose blocks tile a chunk are done chunk by chunk with one weak-sum pass; larger ones stream.
+  const aligned = job.levels.filter((l) => job.chunk % l.blockSize === 0);
+  const streamed = await Promise.all(job.levels.filter((l) => !aligned.includes(l)).map(async (l) => new BlockRecordWriter(await createStrongHasher(job.strongHash), l.blockSize, l.hashLengths, l.records, 0)));
   const md4 = await createStrongHasher(job.strongHash);
-  const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, job.records, 0);
-  const buf = new Uint8Array(Math.max(1 << 20, Math.min(CHUNK, Math.floor(CHUNK / job.blockSize) * job.blockSize)));
+  const buf = new Uint8Array(job.chunk);
   for (let offset = 0; offset < job.length; ) {
     const n = await readFull(job, buf, offset);
     const view = buf.subarray(0, n);
-    job.sha1.update(view);
-    writer.update(view);
+    for (const h of job.wholeHashes) h.update(view);
+    if (aligned.length > 0) writeLevelRecords(md4, view, aligned, aligned.map((l) => l.records), aligned.map((l) => offset / l.blockSize));
+    for (const w of streamed) w.update(view);
     offset += n;
     job.onProgress?.(offset, job.length);
   }
-  writer.finish();
+  for (const w of streamed) w.finish();
 }
 
-async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): Promise<void> {
+async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, url: URL): Promise<void> {
+  const chunk = job.chunk;
   const slots = count * 2 + 1; // per worker one being hashed and one queued; one for this thread
   const shared = new SharedArrayBuffer(slots * chunk);
-  const recLen = job.hashLengths.rsumBytes + job.hashLengths.checksumBytes;
   // Small heaps: a worker allocates only a few small arrays per chunk, and RSS must stay low.
   const pool = Array.from({ length: count }, () => new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } }));
   const inFlight = new Array<number>(count).fill(0);
   const freeSlots = Array.from({ length: slots }, (_, i) => i);
-  const pending = new Map<number, { slot: number; worker: number; firstRecord: number }>();
+  const pending = new Map<number, { slot: number; worker: number; offset: number }>();
+  const recLen = (l: LevelRecords): number => l.hashLengths.rsumBytes + l.hashLengths.checksumBytes;
   let failure: unknown;
   let wake: (() => void) | undefined;
   const notify = (): void => { const w = wake; wake = undefined; w?.(); };
@@ -139,7 +198,7 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
     worker.on('message', (result: HashJobResult) => {
       const p = pending.get(result.id)!;
       pending.delete(result.id);
-      job.records.set(result.records, p.firstRecord * recLen);
+      parallel.forEach((l, i) => l.records.set(result.records[i]!, (p.offset / l.blockSize) * recLen(l)));
       freeSlots.push(p.slot);
       inFlight[w]!--;
       notify();
@@ -151,7 +210,11 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
     if (failure !== undefined) throw new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
   };
 
-  const md4 = await createStrongHasher(job.strongHash);
+  // Levels of blocks too large for a chunk follow the file here, in order, across chunks.
+  const streamed = await Promise.all(
+    job.levels.filter((l) => !parallel.includes(l)).map(async (l) => new BlockRecordWriter(await createStrongHasher(job.strongHash), l.blockSize, l.hashLengths, l.records, 0)),
+  );
+  const here = await createStrongHasher(job.strongHash);
   try {
     let id = 0;
     for (let offset = 0; offset < job.length; ) {
@@ -159,25 +222,26 @@ async function hashInWorkers(job: Job, chunk: number, count: number, url: URL): 
       const slot = freeSlots.pop()!;
       const view = new Uint8Array(shared, slot * chunk, chunk);
       const n = await readFull(job, view, offset);
-      job.sha1.update(view.subarray(0, n));
+      const data = view.subarray(0, n);
+      for (const h of job.wholeHashes) h.update(data);
+      for (const w of streamed) w.update(data);
       const w = inFlight.indexOf(Math.min(...inFlight));
       if (inFlight[w]! >= 2) {
         // Every worker is busy with a queue: hash this chunk here rather than wait.
-        const writer = new BlockRecordWriter(md4, job.blockSize, job.hashLengths, job.records, offset / job.blockSize);
-        writer.update(view.subarray(0, n));
-        writer.finish();
+        writeLevelRecords(here, data, parallel, parallel.map((l) => l.records), parallel.map((l) => offset / l.blockSize));
         freeSlots.push(slot);
         offset += n;
         job.onProgress?.(offset, job.length);
         continue;
       }
       inFlight[w]!++;
-      pending.set(id, { slot, worker: w, firstRecord: offset / job.blockSize });
-      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, blockSize: job.blockSize, hashLengths: job.hashLengths, strongHash: job.strongHash, firstRecord: offset / job.blockSize, id: id++ };
+      pending.set(id, { slot, worker: w, offset });
+      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, levels: parallel.map((l) => ({ blockSize: l.blockSize, hashLengths: l.hashLengths })), strongHash: job.strongHash, id: id++ };
       pool[w]!.postMessage(message);
       offset += n;
       job.onProgress?.(offset, job.length);
     }
+    for (const writer of streamed) writer.finish();
     await waitFor(() => pending.size === 0);
   } finally {
     await Promise.all(pool.map((worker) => worker.terminate()));

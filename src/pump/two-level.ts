@@ -182,19 +182,22 @@ export async function buildTwoLevels(template: Announcement, path: string, lengt
   const name = basename(path);
   const url = options.signatureDir ? dataUrlFor(template) : name;
   const render = (i: number, forUrl: string): Uint8Array => renderControlFile(controlFor(sig.levels[i]!, sig, name, forUrl, strong));
+  // The fine file as header + records, never one copy of both: its records are length/550 bytes.
+  const fineParts = (forUrl: string): Uint8Array[] => [renderControlFile(controlFor({ ...sig.levels[1]!, records: new Uint8Array(0) }, sig, name, forUrl, strong)), sig.levels[1]!.records];
   const written: string[] = [];
   const coarseBytes = render(0, plan.coarse.inline ? name : url);
   let zsync: ZsyncField;
   if (plan.fine) {
-    const fineBytes = render(1, url);
-    if (fineBytes.length !== plan.fine.bytes) throw new ZpumpError('E_INTERNAL', `the fine signature of ${path} is ${fineBytes.length} bytes, planned ${plan.fine.bytes}`);
-    const fineIdentity = await writeSidecar(plan.fine.path, fineBytes);
+    const parts = fineParts(url);
+    const fineSize = parts[0]!.length + parts[1]!.length;
+    if (fineSize !== plan.fine.bytes) throw new ZpumpError('E_INTERNAL', `the fine signature of ${path} is ${fineSize} bytes, planned ${plan.fine.bytes}`);
+    const fineIdentity = await writeSidecar(plan.fine.path, ...parts);
     written.push(plan.fine.path);
     if (options.writeZsync && options.signatureDir) {
-      await writeSidecar(`${path}.zsync`, render(1, name));
+      await writeSidecar(`${path}.zsync`, ...fineParts(name));
       written.push(`${path}.zsync`);
     }
-    const fine: FineSignature = { retrievePath: plan.fine.retrievePath, size: fineBytes.length, blockSize: plan.fine.blockSize, identity: { method: 'sha512', value: fineIdentity } };
+    const fine: FineSignature = { retrievePath: plan.fine.retrievePath, size: fineSize, blockSize: plan.fine.blockSize, identity: { method: 'sha512', value: fineIdentity } };
     if (plan.coarse.inline) {
       zsync = { kind: 'inline', bytes: coarseBytes, blockSize: plan.coarse.blockSize, fine };
     } else {
@@ -220,8 +223,10 @@ export async function buildTwoLevels(template: Announcement, path: string, lengt
  * Write a signature file atomically: a temporary beside it, read back and checked against the
  * sha512 of what was meant, then renamed over the target. Returns that sha512 (base64).
  */
-async function writeSidecar(target: string, bytes: Uint8Array): Promise<string> {
-  const digest = createHash('sha512').update(bytes).digest('base64');
+async function writeSidecar(target: string, ...parts: Uint8Array[]): Promise<string> {
+  const meant = createHash('sha512');
+  for (const part of parts) meant.update(part);
+  const digest = meant.digest('base64');
   try {
     await mkdir(dirname(target), { recursive: true });
   } catch (error) {
@@ -230,7 +235,10 @@ async function writeSidecar(target: string, bytes: Uint8Array): Promise<string> 
   const temp = await createTempFile(target);
   try {
     try {
-      await temp.handle.writeFile(bytes);
+      for (const part of parts) {
+        // A write may take less than asked (large buffers): go on from where it stopped.
+        for (let done = 0; done < part.length; ) done += (await temp.handle.write(part, done, part.length - done)).bytesWritten;
+      }
       await temp.handle.sync().catch(() => undefined);
     } catch (error) {
       throw fromSystemError(error, 'cannot write the signature', target);
