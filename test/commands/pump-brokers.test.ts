@@ -107,7 +107,7 @@ for (const broker of brokers) {
       await watcher.kill();
     });
 
-    // MQTT has no shared queues in this design: one persistent session per subscriber.
+    // On MQTT the same split goes through $share/ groups (--shared): test/pump/bus/mqtt-shared.test.ts.
     if (broker.name === 'RabbitMQ') it('several subscribers on one queue share the work, each message applied once', async () => {
       const shared = join(tmp.path, 'shared');
       const src = join(pub, 'batch');
