@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { DEFAULT_BUDGET, DEFAULT_THRESHOLD, make, type SignatureFormat } from '../api.js';
@@ -17,6 +18,7 @@ import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
 import { digestFile } from '../local/file-digest.js';
 import { checkUnderRoot, refuseOwnNames } from '../local/safe-path.js';
+import { buildTwoLevels, DEFAULT_PUBLISH_MESSAGE_LIMIT, signatureDirOf } from './two-level.js';
 
 /** Signatures whose base64 is larger travel by reference (the .zsync is published beside the file). */
 export const DEFAULT_INLINE_LIMIT = 64 << 10;
@@ -47,6 +49,19 @@ export interface BuildOptions {
   geometry?: unknown;
   /** WIS2: link rel for new content: canonical (new data, the default) or update (a new version). */
   rel?: Exclude<WnmRel, 'deletion'>;
+  /**
+   * 2 (default): a coarse signature inline, sized to fit `messageLimit`, and a fine one on the site
+   * (pump/two-level.ts); 1: one signature, inline up to `inlineLimit`, else by reference.
+   */
+  levels?: 1 | 2;
+  /** Two levels: the whole rendered message stays within this (default 8 KiB; WIS2 never above 8 192). */
+  messageLimit?: number;
+  /** Two levels: block size of the fine signature (default zsyncmake's: 2048, 4096 from 100 000 000 bytes). */
+  fineBlockSize?: number;
+  /** Two levels: fine signatures go under this folder instead of beside the files... */
+  signatureDir?: string;
+  /** ...which subscribers reach at this URL (under baseUrl); default: its place under `root`. */
+  signatureUrl?: string;
 }
 
 export type MessageFormat = 'v03' | 'wis2';
@@ -54,9 +69,11 @@ export type MessageFormat = 'v03' | 'wis2';
 export interface BuiltMessage {
   message: Announcement;
   signature: 'inline' | 'reference' | 'none';
-  /** The .zsync written beside the file, if any. */
+  /** The .zsync written beside the file, if any (two levels: the fine signature, wherever it is). */
   zsyncPath?: string;
   engine?: string;
+  /** Two levels: block sizes and where the fine signature went. */
+  levels?: { coarseBlockSize: number; fineBlockSize?: number; finePath?: string; coarsePath?: string };
 }
 
 /** relPath of `path` under `root`, with / separators; refuses paths outside root. */
@@ -89,6 +106,11 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   };
   if (options.fileOp) message.fileOp = options.fileOp;
   if (options.format === 'wis2') message.wnm = wnmFieldsFor(relPath, options, options.rel ?? 'canonical');
+  if ((options.levels ?? 2) === 2) {
+    if (before.size >= threshold) return buildTwoLevelMessage(message, before, options);
+    message.identity.value = (await digestFile(options.path, { sha512: true })).sha512!;
+    return finish(message, options.path, before, { message, signature: 'none' });
+  }
   // A WIS2 message must fit 8 192 bytes whole: the signature gets what the rest leaves.
   const inlineLimit = message.wnm ? Math.min(options.inlineLimit ?? Infinity, wnmInlineLimit(message)) : (options.inlineLimit ?? DEFAULT_INLINE_LIMIT);
   let signature: BuiltMessage['signature'] = 'none';
@@ -134,6 +156,48 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   message.pubTime = v03Time(Date.now());
   if (message.wnm) checkWnmSize(message);
   return { message, signature, ...(zsyncPath ? { zsyncPath } : {}), ...(engine ? { engine } : {}) };
+}
+
+async function buildTwoLevelMessage(message: Announcement, before: Stats, options: BuildOptions): Promise<BuiltMessage> {
+  const spec08 = options.signatureFormat === '0.8' || options.strongHash !== undefined;
+  if (options.strongHash !== undefined && options.signatureFormat === '0.6.2') throw new ZpumpError('E_USAGE', "usage: --strong-hash needs format 0.8 (make --format 0.8, announce/watch --signature-format 0.8): zsync 0.6.2's format has MD4 only");
+  if (options.engine === 'zsync') throw new ZpumpError('E_USAGE', 'usage: two-level signatures are made by the js engine (one read of the file gives both levels and the identity); --engine zsync needs --levels 1');
+  const limit = Math.min(options.messageLimit ?? DEFAULT_PUBLISH_MESSAGE_LIMIT, message.wnm ? WNM_MAX_BYTES : Infinity);
+  const fixed = typeof options.blockSize === 'number' ? options.blockSize : undefined;
+  const built = await buildTwoLevels(message, options.path, before.size, before.mtimeMs, {
+    messageLimit: limit,
+    ...(options.inlineLimit !== undefined ? { inlineLimit: options.inlineLimit } : {}),
+    ...(options.fineBlockSize !== undefined ? { fineBlockSize: options.fineBlockSize } : {}),
+    ...(fixed !== undefined ? { coarseBlockSize: fixed } : {}),
+    ...(spec08 ? { strongHash: options.strongHash ?? 'MD4' } : {}),
+    ...(options.signatureDir !== undefined ? { signatureDir: signatureDirOf(options.root, options.baseUrl, options.signatureDir, options.signatureUrl) } : {}),
+    ...(options.writeZsync ? { writeZsync: true } : {}),
+  });
+  message.zsync = built.zsync;
+  message.identity.value = built.identity;
+  const { plan } = built;
+  const result: BuiltMessage = {
+    message,
+    signature: built.zsync.kind,
+    engine: 'js',
+    levels: { coarseBlockSize: plan.coarse.blockSize, ...(plan.fine ? { fineBlockSize: plan.fine.blockSize, finePath: plan.fine.path } : {}), ...(plan.coarse.path ? { coarsePath: plan.coarse.path } : {}) },
+  };
+  if (built.written.length > 0) result.zsyncPath = built.written[0]!;
+  await finish(message, options.path, before, result);
+  const bytes = Buffer.byteLength(renderAnnouncement(message));
+  if (bytes > limit) throw new ZpumpError('E_INTERNAL', `the message for ${message.relPath} came out at ${bytes} bytes, over the ${limit} planned for`);
+  return result;
+}
+
+/** The last steps of every build: the file must not have changed meanwhile; then the time of publication. */
+async function finish(message: Announcement, path: string, before: Stats, result: BuiltMessage): Promise<BuiltMessage> {
+  const after = await stat(path).catch(() => undefined);
+  if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    throw new ZpumpError('E_IO', `${path} changed while it was being announced; announce it again once it is stable`, { data: { retry: true } });
+  }
+  message.pubTime = v03Time(Date.now());
+  if (message.wnm) checkWnmSize(message);
+  return result;
 }
 
 /** A v03 removal notice (a WIS2 deletion with --format wis2): the file is gone at the source. */

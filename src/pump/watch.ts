@@ -5,12 +5,13 @@
 // fileOp.rename, then a removal of the old relPath for sr3's sake) so subscribers move their copy
 // instead of fetching it again.
 
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Stats } from 'node:fs';
 import type { Sink } from './bus/types.js';
 import { announceFile, postPatiently, type Announced, type PublishOptions } from './announce.js';
 import { buildRemoveMessage, relPathOf } from './message.js';
+import { sidecarsOf, signatureDirOf } from './two-level.js';
 import { isZpumpError } from '../errors.js';
 
 export interface WatchOptions extends PublishOptions {
@@ -80,11 +81,28 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     void pump();
   };
 
+  // A file's signatures (FILE.zsync, FILE.coarse.zsync, beside it or under --signature-dir) go
+  // where the file goes: a renamed file's stay valid under its new name, a removed file's describe
+  // nothing any more. They are .zsync names, so the watcher never announces them as data.
+  const sidecarPlace = options.signatureDir !== undefined ? { signatureDir: signatureDirOf(root, options.baseUrl, options.signatureDir, options.signatureUrl) } : {};
+  const sidecars = (path: string): string[] => sidecarsOf(path, relPathOf(root, path), sidecarPlace);
+  const moveSidecars = async (from: string, to: string): Promise<void> => {
+    const targets = sidecars(to);
+    await Promise.all(sidecars(from).map(async (old, i) => {
+      await mkdir(dirname(targets[i]!), { recursive: true }).catch(() => undefined);
+      await rename(old, targets[i]!).catch(() => undefined); // none there: nothing to move
+    }));
+  };
+  const removeSidecars = async (path: string): Promise<void> => {
+    await Promise.all(sidecars(path).map((p) => rm(p, { force: true }).catch((error: unknown) => options.log(`cannot remove ${p}: ${error instanceof Error ? error.message : String(error)}`))));
+  };
+
   // The sink as the watcher uses it: a post waits out broker outages instead of failing.
   const patient: Sink = { where: sink.where, close: () => sink.close(), post: (m) => postPatiently(sink, m, options.log, options.signal) };
   // rel update (WIS2): a file announced before changed; new files and renames are canonical.
   const announce = (path: string, fileOp?: Record<string, string>, rel?: 'update'): void => {
     enqueue(`${path}\0${fileOp ? 'rename' : ''}`, async () => {
+      if (fileOp?.rename !== undefined) await moveSidecars(join(root, ...fileOp.rename.split('/')), path);
       for (let attempt = 0; ; attempt++) {
         try {
           const built = await announceFile(patient, path, rel ? { ...options, rel } : options, fileOp);
@@ -131,6 +149,7 @@ export async function watchTree(sink: Sink, options: WatchOptions): Promise<void
     inodes.delete(path);
     const post = () =>
       enqueue(`${path}\0remove`, async () => {
+        await removeSidecars(path);
         await patient.post(buildRemoveMessage(root, path, options.baseUrl, options));
         options.onAnnounced(path, { removed: true });
       });
