@@ -25,43 +25,27 @@ export interface ControlBytesRequest {
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
-/** zsyncmake in-process: the exact bytes zsyncmake 0.6.2 would write for this input (or upstream's spec 0.8 file). */
+/**
+ * zsyncmake in-process: the exact bytes zsyncmake 0.6.2 would write for this input, or with
+ * `spec08` upstream zsyncmake 0.7+'s file: SHA-256 File-Hash instead of SHA-1, the whole digest
+ * per block, Strong-Hash-Algorithm always written, and for MD4 a Safe: line that lets zsync 0.6.2
+ * read it.
+ */
 export async function makeControlBytes(request: ControlBytesRequest): Promise<{ bytes: Uint8Array; control: ControlFile }> {
-  if (request.spec08) return makeSpec08ControlBytes(request, request.spec08.strongHash);
-  const sig = await readSignature(request.input, { blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress });
-  const control: ControlFile = {
-    zsyncVersion: '0.6.2',
-    blockSize: sig.blockSize,
-    length: sig.length,
-    hashLengths: sig.hashLengths,
-    urls: request.urls,
-    sha1: sig.sha1,
-    extraHeaders: [],
-    records: sig.records,
-  };
-  if (request.filename !== undefined) {
-    control.filename = request.filename;
-    if (request.includeMtime) control.mtime = sig.mtime;
-  }
-  return { bytes: renderControlFile(control), control };
-}
-
-// Upstream zsyncmake 0.7+'s file: SHA-256 File-Hash instead of SHA-1, the whole digest per block,
-// Strong-Hash-Algorithm always written, and for MD4 a Safe: line that lets zsync 0.6.2 read it.
-async function makeSpec08ControlBytes(request: ControlBytesRequest, strongHash: StrongHashName): Promise<{ bytes: Uint8Array; control: ControlFile }> {
+  const strongHash = request.spec08?.strongHash;
   const sig = await readSignature(request.input, {
     blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress,
-    strongHash, fileHash: 'sha256', hashLengths: (length) => spec08HashLengths(length, DIGEST_BYTES[strongHash]),
+    ...(strongHash ? { strongHash, fileHash: 'sha256' as const, hashLengths: (length: number) => spec08HashLengths(length, DIGEST_BYTES[strongHash]) } : {}),
   });
   const control: ControlFile = {
-    zsyncVersion: SPEC08_GENERATOR,
+    zsyncVersion: strongHash ? SPEC08_GENERATOR : '0.6.2',
     blockSize: sig.blockSize,
     length: sig.length,
     hashLengths: sig.hashLengths,
     urls: request.urls,
-    safe: strongHash === 'MD4' ? 'File-Hash,Strong-Hash-Algorithm' : 'File-Hash',
-    strongHash,
-    fileHash: { algorithm: 'SHA-256', hex: sig.sha256! },
+    ...(strongHash
+      ? { safe: strongHash === 'MD4' ? 'File-Hash,Strong-Hash-Algorithm' : 'File-Hash', strongHash, fileHash: { algorithm: 'SHA-256' as const, hex: sig.sha256! } }
+      : { sha1: sig.sha1 }),
     extraHeaders: [],
     records: sig.records,
   };
