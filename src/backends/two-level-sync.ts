@@ -7,7 +7,6 @@
 // result that fails its final check after fine data went in → a coarse-only sync from scratch;
 // data that fails the coarse signature → a whole download checked against the message's identity.
 
-import { availableParallelism } from 'node:os';
 import { BlockIndex } from '../engine/block-index.js';
 import { neededFineBlocks } from '../engine/fine-plan.js';
 import { SeedMatcher } from '../engine/matcher.js';
@@ -16,8 +15,8 @@ import { createStrongHasher, type StrongHasher } from '../engine/strong-hash.js'
 import { isZpumpError, ZpumpError } from '../errors.js';
 import { strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
 import { OutputFile } from '../local/output-file.js';
-import { ParallelScan } from '../local/parallel-scan.js';
-import { scanSeedFile } from '../local/seed-scan.js';
+import { scanCoarse } from '../local/coarse-scan.js';
+import { isAllZero } from '../local/seed-scan.js';
 import { scanFine } from '../local/fine-scan.js';
 import { fetchMissing, type FetchOutcome } from './fetch-missing.js';
 import { fetchFineRecords, type FineSignatureRef } from './fine-signature.js';
@@ -117,23 +116,19 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
   }
 }
 
-/** The js engine's coarse scan of every seed; returns each seed's shifts (seed offset − target offset per coarse block). */
+/** The coarse level in every seed (local/coarse-scan.ts); returns each seed's shifts (seed offset − target offset per coarse block). */
 async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: SeedMatcher, md4: StrongHasher, out: OutputFile): Promise<Float64Array[]> {
   const shift = new Float64Array(index.count);
   const shifts: Float64Array[] = [];
-  const parallel = request.seeds.length > 0 ? ParallelScan.start(request.control, index, out.path, request.threads ?? availableParallelism()) : undefined;
-  try {
-    for (const seed of request.seeds) {
-      if (matcher.complete) break;
-      await scanSeedFile(seed, {
-        index, matcher, md4, shift, parallel, outputStartsZero: true,
-        sink: (id, buf, pos) => out.writeBlock(id, buf, pos),
-        onProgress: (done, total) => request.onProgress?.('scan', done, total),
-      });
-      shifts.push(Float64Array.from(shift));
-    }
-  } finally {
-    await parallel?.close();
+  // Zero blocks are not written: the output starts as zeros (a sparse target stays sparse).
+  const write = (id: number, buf: Uint8Array, pos: number): void => {
+    if (!isAllZero(buf, pos, Math.min(index.blockSize, index.length - id * index.blockSize))) out.writeBlock(id, buf, pos);
+  };
+  const target = { index, matcher, hasher: md4, shift, write };
+  for (const seed of request.seeds) {
+    if (matcher.complete) break;
+    await scanCoarse(seed, target, (done, total) => request.onProgress?.('scan', done, total));
+    shifts.push(Float64Array.from(shift));
   }
   return shifts;
 }

@@ -11,11 +11,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { BlockIndex } from '../engine/block-index.js';
 import { scanRegions, missingBytes } from '../engine/fine-plan.js';
 import type { SeedMatcher } from '../engine/matcher.js';
-import { md4Padded } from '../engine/md4.js';
-import { weakSumPadded } from '../engine/rsum.js';
 import type { StrongHasher } from '../engine/strong-hash.js';
 import { fromSystemError } from '../errors.js';
-import { scanRange, scanSeedFile } from './seed-scan.js';
+import { placesBuffer, tryBlocksAt } from './likely-places.js';
+import { scanRange, scanSeedFile, type ScanBuffers } from './seed-scan.js';
 
 export interface FineScan {
   /** The fine blocks: `matcher.known` has 1 for every block not needed or already found. */
@@ -33,7 +32,7 @@ export interface FineScan {
 
 /** Local copy bytes per missing byte above which a whole pass over the copy is not worth it. */
 export const WHOLE_PASS_RATIO = 8;
-const PIECE = 4 << 20;
+const SLIDE_PIECE = 1 << 20;
 
 export async function scanFine(seed: string, s: FineScan): Promise<void> {
   let fh: FileHandle;
@@ -49,13 +48,14 @@ export async function scanFine(seed: string, s: FineScan): Promise<void> {
     const per = s.coarseBlockSize / s.index.blockSize;
     for (let id = 0; id < fineShift.length; id++) if (!s.needed[id]) fineShift[id] = s.coarseShift[Math.floor(id / per)]!;
     await tryLikelyPlaces(fh, seed, size, s, fineShift);
+    const buffers: ScanBuffers = {};
     for (const region of scanRegions(s.matcher.known, fineShift, s.index.blockSize, s.index.length, size)) {
       if (s.matcher.complete) break;
       s.matcher.resetSeed();
       await scanRange(fh, seed, size, s.matcher, region.start, region.end, (id, buf, pos, at) => {
         fineShift[id] = at - id * s.index.blockSize;
         s.write(id, buf, pos);
-      });
+      }, undefined, SLIDE_PIECE, buffers);
     }
   } finally {
     await fh.close();
@@ -70,7 +70,8 @@ async function tryLikelyPlaces(fh: FileHandle, seed: string, size: number, s: Fi
   const Bc = s.coarseBlockSize;
   const Bf = s.index.blockSize;
   const n = s.coarseKnown.length;
-  const buf = new Uint8Array(PIECE + Bf);
+  const target = { index: s.index, matcher: s.matcher, hasher: s.hasher, write: s.write, shift: fineShift };
+  const buf = placesBuffer(Bf);
   let before = NaN;
   for (let c = 0; c < n && !s.matcher.complete; ) {
     if (s.coarseKnown[c]) {
@@ -85,39 +86,8 @@ async function tryLikelyPlaces(fh: FileHandle, seed: string, size: number, s: Fi
     const first = c * (Bc / Bf);
     const last = Math.min(s.index.count, end * (Bc / Bf));
     for (const shift of new Set([before, after, 0].filter((x) => !Number.isNaN(x)))) {
-      await tryAt(fh, seed, size, s, first, last, shift, buf, fineShift);
+      await tryBlocksAt(fh, seed, size, target, first, last, shift, buf);
     }
     c = end;
-  }
-}
-
-// Fine blocks [first, last) at their offset + shift, read a piece at a time.
-async function tryAt(fh: FileHandle, seed: string, size: number, s: FineScan, first: number, last: number, shift: number, buf: Uint8Array, fineShift: Float64Array): Promise<void> {
-  const Bf = s.index.blockSize;
-  const perPiece = Math.floor(PIECE / Bf);
-  for (let id = first; id < last; id += perPiece) {
-    const stop = Math.min(last, id + perPiece);
-    let missing = false;
-    for (let k = id; k < stop && !missing; k++) missing = !s.matcher.known[k];
-    if (!missing) continue;
-    const from = id * Bf + shift;
-    if (from < 0 || from >= size) continue;
-    let got: number;
-    try {
-      ({ bytesRead: got } = await fh.read(buf, 0, Math.min((stop - id) * Bf, size - from), from));
-    } catch (error) {
-      throw fromSystemError(error, 'cannot read the seed', seed);
-    }
-    for (let k = id; k < stop; k++) {
-      if (s.matcher.known[k]) continue;
-      const pos = (k - id) * Bf;
-      const len = Math.min(Bf, s.index.length - k * Bf);
-      if (got - pos < len) break;
-      if ((weakSumPadded(buf, pos, pos + len, Bf) & s.index.mask) !== s.index.weak[k]) continue;
-      if (!s.index.strongMatches(k, md4Padded(s.hasher, buf, pos, pos + len, Bf))) continue;
-      s.matcher.markKnown(k);
-      fineShift[k] = shift;
-      s.write(k, buf, pos);
-    }
   }
 }

@@ -6,11 +6,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseControlFileHeader } from '../../src/format/control-file.js';
 import { seededBytes } from '../helpers/data.js';
 import { requireTool } from '../helpers/require-tool.js';
 import { COARSE, FINE, OLD, concat, flipped, same, scattered, twoLevelEnv } from '../helpers/two-level.js';
 
 const hasNginx = requireTool('nginx', 'nginx-light');
+
+/** Bytes per record of a fine .zsync. */
+function recordLength(fine: Uint8Array): number {
+  const h = parseControlFileHeader(fine)!.control.hashLengths;
+  return h.rsumBytes + h.checksumBytes;
+}
 
 describe.skipIf(!hasNginx)('two-level sync', () => {
   const env = twoLevelEnv();
@@ -39,6 +46,7 @@ describe.skipIf(!hasNginx)('two-level sync', () => {
     }
     const result = await env.syncJson(pub.message, target, seedArgs);
     expect(same(await readFile(target), next), name).toBe(true);
+    if (name.startsWith('16 bytes inserted')) expect(result.signatureBytes).toBeLessThanOrEqual(4096 + 2 * (COARSE / FINE + 1) * recordLength(pub.fine) + 1000);
     if (targetExists || seeds.length > 0) {
       expect(result.twoLevel?.level).not.toBe('whole');
       expect(result.bytesFetched).toBeGreaterThanOrEqual(result.signatureBytes);
@@ -69,6 +77,9 @@ describe.skipIf(!hasNginx)('two-level sync', () => {
     // Only what changed, at fine granularity: far less than a coarse block per edit.
     const dataBytes = result.bytesFetched - result.signatureBytes;
     expect(dataBytes).toBeLessThan(Math.abs(next.length - OLD.length) + 4 * FINE + 2000);
+    // Shifted data is found at the coarse level (a slide where neighbours disagree), so the fine
+    // records of at most the two or three coarse blocks around the edit are read.
+    expect(result.signatureBytes).toBeLessThanOrEqual(4096 + 3 * (COARSE / FINE + 1) * recordLength(pub.fine) + 1000);
   });
 
 });
