@@ -21,6 +21,9 @@ import { workerUrl } from './worker-url.js';
 
 const MIN_PART = 16 << 20;
 const MAX_BLOCK = 1 << 20; // parts and the fallback buffer stay small next to the blocks
+// The RSS the workers may add (peak RSS <= 96 MB: a sync on one thread needs up to ~70 MB).
+const WORKERS_RSS = 28 << 20;
+const WORKER_RSS = 10 << 20;
 
 /** Work done, for tests (counted, never timed). */
 export interface ParallelWork {
@@ -49,12 +52,15 @@ export class ParallelScan {
    */
   static start(cf: ControlFile, index: BlockIndex, outPath: string, threads: number, partBytes?: number): ParallelScan | undefined {
     const url = workerUrl('scan-worker');
-    if (threads < 2 || !url || index.blockSize > MAX_BLOCK) return undefined;
+    // Each worker holds its own chains, filter and known set (~24 bytes a block) on top of ~10 MB
+    // for the thread itself: as many as fit in WORKERS_RSS, and none unless two do.
+    const count = Math.min(threads, Math.floor(WORKERS_RSS / (WORKER_RSS + 24 * index.count)));
+    if (count < 2 || !url || index.blockSize > MAX_BLOCK) return undefined;
     const records = new SharedArrayBuffer(cf.records.length);
     new Uint8Array(records).set(cf.records);
     const setup: ScanWorkerSetup = { blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records, outPath };
     const workers: Worker[] = [];
-    for (let i = 0; i < threads; i++) {
+    for (let i = 0; i < count; i++) {
       // A small young generation: the scan allocates little, and each MB here is RSS per thread.
       workers.push(new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } }));
     }
