@@ -18,6 +18,7 @@ import { ZpumpError, fromSystemError } from '../errors.js';
 import { blockCount, zsyncmakeHashLengths, type HashLengths } from '../format/hash-lengths.js';
 import type { HashJob, HashJobResult } from './hash-worker.js';
 import { writeLevelRecords } from './level-records.js';
+import type { Md4 } from '../engine/md4.js';
 import { workerUrl } from './worker-url.js';
 
 export interface FileSignature {
@@ -57,12 +58,22 @@ export async function readSignature(path: string, options: SignatureOptions): Pr
 export interface LevelRequest {
   blockSize: number | ((length: number) => number);
   hashLengths?: (length: number, blockSize: number) => HashLengths;
+  /**
+   * Take the records as they are made (`at`: byte offset in the level's record area) instead of
+   * holding them all: a 64 GiB file has 128 MB of fine records. Called in any order.
+   */
+  sink?: (records: Uint8Array, at: number) => void;
 }
 
 export interface LevelRecords {
   blockSize: number;
   hashLengths: HashLengths;
+  /** Empty when the level had a sink: the records went there. */
   records: Uint8Array;
+}
+
+interface Level extends LevelRecords {
+  sink?: LevelRequest['sink'];
 }
 
 export interface MultiSignatureOptions extends Omit<SignatureOptions, 'blockSize' | 'hashLengths'> {
@@ -98,25 +109,28 @@ export async function readSignatures(path: string, options: MultiSignatureOption
     const st = await fh.stat();
     if (!st.isFile()) throw new ZpumpError('E_BAD_INPUT', `${path} is not a regular file`, { data: { path } });
     const length = st.size;
-    const levels: LevelRecords[] = options.levels.map((request) => {
-      const blockSize = typeof request.blockSize === 'function' ? request.blockSize(length) : request.blockSize;
+    const blockSizes = options.levels.map((request) => (typeof request.blockSize === 'function' ? request.blockSize(length) : request.blockSize));
+    // Chunks hold whole blocks of every level that fits twice in one; larger blocks are streamed.
+    const fitting = blockSizes.filter((bs) => 2 * bs <= CHUNK);
+    const unit = fitting.length > 0 ? Math.max(...fitting) : 0;
+    // Without a level that fits, a 1 MiB buffer (blocks up to 64 MiB then stream through it).
+    const chunk = fitting.length > 0 ? Math.floor(CHUNK / unit) * unit : 1 << 20;
+    const levels: Level[] = options.levels.map((request, i) => {
+      const blockSize = blockSizes[i]!;
       const hashLengths = request.hashLengths?.(length, blockSize) ?? zsyncmakeHashLengths(length, blockSize);
-      return { blockSize, hashLengths, records: new Uint8Array(blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes)) };
+      // A level with a sink keeps no record array, unless its blocks stream across chunks.
+      const held = !request.sink || !tiles(chunk, blockSize);
+      return { blockSize, hashLengths, records: new Uint8Array(held ? blockCount(length, blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes) : 0), ...(request.sink ? { sink: request.sink } : {}) };
     });
     const fileHash = options.fileHash ?? 'sha1';
     const whole = createHash(fileHash); // the whole-file hash, SHA-1 unless asked otherwise
     const sha512 = options.sha512 ? createHash('sha512') : undefined;
     const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
     const url = workerUrl('hash-worker');
-    // Chunks hold whole blocks of every level that fits twice in one; larger blocks are streamed.
-    const fitting = levels.map((l) => l.blockSize).filter((bs) => 2 * bs <= CHUNK);
-    const unit = fitting.length > 0 ? Math.max(...fitting) : Math.min(...levels.map((l) => l.blockSize));
-    // Without a level that fits, a 1 MiB buffer (blocks up to 64 MiB then stream through it).
-    const chunk = fitting.length > 0 ? Math.floor(CHUNK / unit) * unit : 1 << 20;
     const job: Job = { fh, path, length, levels, chunk, wholeHashes: sha512 ? [whole, sha512] : [whole], strongHash: options.strongHash ?? 'MD4', onProgress: options.onProgress };
     readCounter.files++;
     let threads = 0;
-    const parallel = levels.filter((l) => chunk % l.blockSize === 0 && chunk >= 2 * l.blockSize);
+    const parallel = levels.filter((l) => tiles(chunk, l.blockSize));
     if (workers > 0 && url && length >= PARALLEL_MIN_BYTES && parallel.length > 0) {
       threads = workers;
       await hashInWorkers(job, parallel, workers, url);
@@ -127,7 +141,9 @@ export async function readSignatures(path: string, options: MultiSignatureOption
     if (after.size !== length || after.mtimeMs !== st.mtimeMs) {
       throw new ZpumpError('E_IO', `${path} changed while its signature was being made; try again once it is settled`, { data: { path } });
     }
-    return { length, mtime: Math.floor(st.mtimeMs / 1000), [fileHash]: whole.digest('hex'), ...(sha512 ? { sha512: sha512.digest('base64') } : {}), levels, threads };
+    // Levels that streamed across chunks but wanted a sink get their records now, whole.
+    for (const l of levels) if (l.sink && l.records.length > 0) (l.sink(l.records, 0), (l.records = new Uint8Array(0)));
+    return { length, mtime: Math.floor(st.mtimeMs / 1000), [fileHash]: whole.digest('hex'), ...(sha512 ? { sha512: sha512.digest('base64') } : {}), levels: levels.map(({ sink: _sink, ...l }) => l), threads };
   } finally {
     await fh.close();
   }
@@ -137,7 +153,7 @@ interface Job {
   fh: FileHandle;
   path: string;
   length: number;
-  levels: LevelRecords[];
+  levels: Level[];
   chunk: number;
   wholeHashes: Array<ReturnType<typeof createHash>>;
   strongHash: StrongHashName;
@@ -162,9 +178,21 @@ async function readFull(job: Job, buf: Uint8Array, offset: number): Promise<numb
   return got;
 }
 
+/** Blocks of this size are hashed chunk by chunk (else they stream across chunks). */
+const tiles = (chunk: number, blockSize: number): boolean => chunk % blockSize === 0 && chunk >= 2 * blockSize;
+
+const recordLength = (l: LevelRecords): number => l.hashLengths.rsumBytes + l.hashLengths.checksumBytes;
+
+/** Records of the chunk at `offset` for levels whose blocks tile it: into their arrays, or to their sinks. */
+function chunkRecords(md4: Md4, data: Uint8Array, offset: number, levels: Level[]): void {
+  const outs = levels.map((l) => (l.sink ? new Uint8Array(Math.ceil(data.length / l.blockSize) * recordLength(l)) : l.records));
+  writeLevelRecords(md4, data, levels, outs, levels.map((l) => (l.sink ? 0 : offset / l.blockSize)));
+  levels.forEach((l, i) => l.sink?.(outs[i]!, (offset / l.blockSize) * recordLength(l)));
+}
+
 async function hashHere(job: Job): Promise<void> {
   // Levels whose blocks tile a chunk are done chunk by chunk with one weak-sum pass; larger ones stream.
-  const aligned = job.levels.filter((l) => job.chunk % l.blockSize === 0);
+  const aligned = job.levels.filter((l) => tiles(job.chunk, l.blockSize));
   const streamed = await Promise.all(job.levels.filter((l) => !aligned.includes(l)).map(async (l) => new BlockRecordWriter(await createStrongHasher(job.strongHash), l.blockSize, l.hashLengths, l.records, 0)));
   const md4 = await createStrongHasher(job.strongHash);
   const buf = new Uint8Array(job.chunk);
@@ -172,7 +200,7 @@ async function hashHere(job: Job): Promise<void> {
     const n = await readFull(job, buf, offset);
     const view = buf.subarray(0, n);
     for (const h of job.wholeHashes) h.update(view);
-    if (aligned.length > 0) writeLevelRecords(md4, view, aligned, aligned.map((l) => l.records), aligned.map((l) => offset / l.blockSize));
+    if (aligned.length > 0) chunkRecords(md4, view, offset, aligned);
     for (const w of streamed) w.update(view);
     offset += n;
     job.onProgress?.(offset, job.length);
@@ -180,7 +208,7 @@ async function hashHere(job: Job): Promise<void> {
   for (const w of streamed) w.finish();
 }
 
-async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, url: URL): Promise<void> {
+async function hashInWorkers(job: Job, parallel: Level[], count: number, url: URL): Promise<void> {
   const chunk = job.chunk;
   const slots = count * 2 + 1; // per worker one being hashed and one queued; one for this thread
   const shared = new SharedArrayBuffer(slots * chunk);
@@ -189,7 +217,6 @@ async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, 
   const inFlight = new Array<number>(count).fill(0);
   const freeSlots = Array.from({ length: slots }, (_, i) => i);
   const pending = new Map<number, { slot: number; worker: number; offset: number }>();
-  const recLen = (l: LevelRecords): number => l.hashLengths.rsumBytes + l.hashLengths.checksumBytes;
   let failure: unknown;
   let wake: (() => void) | undefined;
   const notify = (): void => { const w = wake; wake = undefined; w?.(); };
@@ -198,7 +225,15 @@ async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, 
     worker.on('message', (result: HashJobResult) => {
       const p = pending.get(result.id)!;
       pending.delete(result.id);
-      parallel.forEach((l, i) => l.records.set(result.records[i]!, (p.offset / l.blockSize) * recLen(l)));
+      try {
+        parallel.forEach((l, i) => {
+          const at = (p.offset / l.blockSize) * recordLength(l);
+          if (l.sink) l.sink(result.records[i]!, at);
+          else l.records.set(result.records[i]!, at);
+        });
+      } catch (error) {
+        failure ??= error; // a sink that cannot write: the read stops with its error
+      }
       freeSlots.push(p.slot);
       inFlight[w]!--;
       notify();
@@ -207,7 +242,7 @@ async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, 
   });
   const waitFor = async (ready: () => boolean): Promise<void> => {
     while (!ready() && failure === undefined) await new Promise<void>((resolve) => { wake = resolve; });
-    if (failure !== undefined) throw new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
+    if (failure !== undefined) throw failure instanceof ZpumpError ? failure : new ZpumpError('E_INTERNAL', `a hashing worker failed: ${String(failure)}`, { cause: failure });
   };
 
   // Levels of blocks too large for a chunk follow the file here, in order, across chunks.
@@ -228,7 +263,7 @@ async function hashInWorkers(job: Job, parallel: LevelRecords[], count: number, 
       const w = inFlight.indexOf(Math.min(...inFlight));
       if (inFlight[w]! >= 2) {
         // Every worker is busy with a queue: hash this chunk here rather than wait.
-        writeLevelRecords(here, data, parallel, parallel.map((l) => l.records), parallel.map((l) => offset / l.blockSize));
+        chunkRecords(here, data, offset, parallel);
         freeSlots.push(slot);
         offset += n;
         job.onProgress?.(offset, job.length);

@@ -8,17 +8,17 @@
 // their exact length.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, isAbsolute as isAbsolutePath, join, relative as relativePath, resolve as resolvePath, sep } from 'node:path';
 import { DIGEST_BYTES, type StrongHashName } from '../engine/strong-hash.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { renderAnnouncement, v03Time, type Announcement, type FineSignature, type ZsyncField } from '../format/announcement.js';
-import { renderControlFile, type ControlFile } from '../format/control-file.js';
+import { parseControlFileHeader, renderControlFile, type ControlFile } from '../format/control-file.js';
 import { blockCount, geometryProblem, MAX_BLOCK_SIZE, spec08HashLengths, zsyncmakeDefaultBlockSize, zsyncmakeHashLengths, type HashLengths } from '../format/hash-lengths.js';
 import { SPEC08_GENERATOR } from '../backends/js.js';
-import { createTempFile } from '../local/atomic-file.js';
-import { readSignatures } from '../local/signature-reader.js';
+import { createTempFile, type TempFile } from '../local/atomic-file.js';
+import { readSignatures, type MultiSignature } from '../local/signature-reader.js';
 
 /** The whole-message cap `announce` and `watch` size the coarse signature for: WIS2's 8 192 bytes. */
 export const DEFAULT_PUBLISH_MESSAGE_LIMIT = 8 << 10;
@@ -172,32 +172,41 @@ export async function buildTwoLevels(template: Announcement, path: string, lengt
   const mtime = Math.floor(mtimeMs / 1000);
   const plan = planLevels(template, path, length, mtime, options);
   const strong = options.strongHash;
-  const levels = [plan.coarse, ...(plan.fine ? [plan.fine] : [])];
-  const sig = await readSignatures(path, {
-    levels: levels.map((l) => ({ blockSize: l.blockSize, hashLengths: () => l.hashLengths })),
-    sha512: true,
-    ...(strong ? { strongHash: strong, fileHash: 'sha256' as const } : {}),
-  });
-  if (sig.length !== length) throw new ZpumpError('E_IO', `${path} changed while it was being announced; announce it again once it is stable`, { data: { retry: true } });
   const name = basename(path);
   const url = options.signatureDir ? dataUrlFor(template) : name;
+  const fineLevel = plan.fine;
+  // The fine records go straight into the fine file's temporary, after a header of known length
+  // written last (it carries the SHA-1): memory stays flat at any file size (64 GiB: 128 MB of records).
+  const fineFile = fineLevel ? await StreamedSidecar.open(fineLevel.path, fineLevel.bytes - recordBytesOf(length, fineLevel)) : undefined;
+  let sig: MultiSignature;
+  try {
+    sig = await readSignatures(path, {
+      levels: [
+        { blockSize: plan.coarse.blockSize, hashLengths: () => plan.coarse.hashLengths },
+        ...(fineLevel && fineFile ? [{ blockSize: fineLevel.blockSize, hashLengths: () => fineLevel.hashLengths, sink: fineFile.sink }] : []),
+      ],
+      sha512: true,
+      ...(strong ? { strongHash: strong, fileHash: 'sha256' as const } : {}),
+    });
+    if (sig.length !== length) throw new ZpumpError('E_IO', `${path} changed while it was being announced; announce it again once it is stable`, { data: { retry: true } });
+  } catch (error) {
+    await fineFile?.discard();
+    throw error;
+  }
+  const header = (i: number, forUrl: string): Uint8Array => renderControlFile(controlFor({ ...sig.levels[i]!, records: new Uint8Array(0) }, sig, name, forUrl, strong));
   const render = (i: number, forUrl: string): Uint8Array => renderControlFile(controlFor(sig.levels[i]!, sig, name, forUrl, strong));
-  // The fine file as header + records, never one copy of both: its records are length/550 bytes.
-  const fineParts = (forUrl: string): Uint8Array[] => [renderControlFile(controlFor({ ...sig.levels[1]!, records: new Uint8Array(0) }, sig, name, forUrl, strong)), sig.levels[1]!.records];
   const written: string[] = [];
   const coarseBytes = render(0, plan.coarse.inline ? name : url);
   let zsync: ZsyncField;
-  if (plan.fine) {
-    const parts = fineParts(url);
-    const fineSize = parts[0]!.length + parts[1]!.length;
-    if (fineSize !== plan.fine.bytes) throw new ZpumpError('E_INTERNAL', `the fine signature of ${path} is ${fineSize} bytes, planned ${plan.fine.bytes}`);
-    const fineIdentity = await writeSidecar(plan.fine.path, ...parts);
-    written.push(plan.fine.path);
+  if (fineLevel && fineFile) {
+    const fineIdentity = await fineFile.finish(header(1, url), fineLevel.bytes);
+    const fineSize = fineLevel.bytes;
+    written.push(fineLevel.path);
     if (options.writeZsync && options.signatureDir) {
-      await writeSidecar(`${path}.zsync`, ...fineParts(name));
+      await copySidecar(fineLevel.path, fineFile.headerLength, `${path}.zsync`, header(1, name), recordBytesOf(length, fineLevel));
       written.push(`${path}.zsync`);
     }
-    const fine: FineSignature = { retrievePath: plan.fine.retrievePath, size: fineSize, blockSize: plan.fine.blockSize, identity: { method: 'sha512', value: fineIdentity } };
+    const fine: FineSignature = { retrievePath: fineLevel.retrievePath, size: fineSize, blockSize: fineLevel.blockSize, identity: { method: 'sha512', value: fineIdentity } };
     if (plan.coarse.inline) {
       zsync = { kind: 'inline', bytes: coarseBytes, blockSize: plan.coarse.blockSize, fine };
     } else {
@@ -217,6 +226,88 @@ export async function buildTwoLevels(template: Announcement, path: string, lengt
     zsync = { kind: 'reference', retrievePath: plan.coarse.retrievePath!, size: coarseBytes.length, identity: { method: 'sha512', value: identity } };
   }
   return { zsync, identity: sig.sha512!, plan, written };
+}
+
+const recordBytesOf = (length: number, level: { blockSize: number; hashLengths: HashLengths }): number =>
+  blockCount(length, level.blockSize) * (level.hashLengths.rsumBytes + level.hashLengths.checksumBytes);
+
+/**
+ * A signature file written in place while its records are made: a temporary beside the target,
+ * records at their offsets after a header of known length, the header last. Then it is read back
+ * whole (its sha512 is the message's fine identity), its header parsed and its size checked
+ * before it is renamed over the target.
+ */
+class StreamedSidecar {
+  private constructor(
+    private readonly target: string,
+    private readonly temp: TempFile,
+    readonly headerLength: number,
+  ) {}
+
+  static async open(target: string, headerLength: number): Promise<StreamedSidecar> {
+    try {
+      await mkdir(dirname(target), { recursive: true });
+    } catch (error) {
+      throw fromSystemError(error, 'cannot make the folder for the signature', target);
+    }
+    return new StreamedSidecar(target, await createTempFile(target), headerLength);
+  }
+
+  readonly sink = (records: Uint8Array, at: number): void => {
+    writeAllAt(this.temp.handle.fd, records, this.headerLength + at, this.target);
+  };
+
+  async finish(header: Uint8Array, size: number): Promise<string> {
+    try {
+      if (header.length !== this.headerLength) throw new ZpumpError('E_INTERNAL', `${this.target}: a header of ${header.length} bytes, planned ${this.headerLength}`);
+      writeAllAt(this.temp.handle.fd, header, 0, this.target);
+      await this.temp.handle.sync().catch(() => undefined);
+      const back = createHash('sha512');
+      let got = 0;
+      let head = new Uint8Array(0);
+      for await (const chunk of createReadStream(this.temp.path, { highWaterMark: 1 << 20 })) {
+        const bytes = chunk as Buffer;
+        back.update(bytes);
+        if (head.length < this.headerLength) head = Buffer.concat([head, bytes.subarray(0, this.headerLength - head.length)]);
+        got += bytes.length;
+      }
+      const parsed = parseControlFileHeader(head);
+      if (got !== size || !parsed || parsed.headerLength !== this.headerLength) throw new ZpumpError('E_IO', `${this.target}: the signature read back is not the one written (${got} bytes, ${size} meant)`);
+      await this.temp.commit(0o644 & ~process.umask());
+      return back.digest('base64');
+    } catch (error) {
+      await this.temp.discard();
+      throw error;
+    }
+  }
+
+  async discard(): Promise<void> {
+    await this.temp.discard();
+  }
+}
+
+function writeAllAt(fd: number, bytes: Uint8Array, position: number, target: string): void {
+  try {
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+  } catch (error) {
+    throw fromSystemError(error, 'cannot write the signature', target);
+  }
+}
+
+/** The fine file again under another header (its URL line): --write-zsync beside a file whose fine signature is elsewhere. */
+async function copySidecar(source: string, sourceHeader: number, target: string, header: Uint8Array, recordBytes: number): Promise<void> {
+  const out = await StreamedSidecar.open(target, header.length);
+  try {
+    let at = 0;
+    for await (const chunk of createReadStream(source, { start: sourceHeader, highWaterMark: 1 << 20 })) {
+      out.sink(chunk as Buffer, at);
+      at += (chunk as Buffer).length;
+    }
+  } catch (error) {
+    await out.discard();
+    throw fromSystemError(error, 'cannot copy the signature', source);
+  }
+  await out.finish(header, header.length + recordBytes);
 }
 
 /**
