@@ -37,7 +37,7 @@ export async function runWatch(dir: string, flags: WatchFlags): Promise<number> 
           if (flags.json) printJson({ file: path, removed: true, sink: sink.where });
           else warn(`announced the removal of ${path}`);
         } else if (flags.json) {
-          printJson({ file: path, relPath: result.message.relPath, size: result.message.size, signature: result.signature, fileOp: result.message.fileOp, seconds: result.seconds, sink: sink.where });
+          printJson({ file: path, relPath: result.message.relPath, size: result.message.size, signature: result.signature, ...(result.levels ? { levels: result.levels } : {}), fileOp: result.message.fileOp, seconds: result.seconds, sink: sink.where });
         } else {
           warn(describeAnnounced(result, sink.where));
         }

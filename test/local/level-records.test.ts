@@ -60,5 +60,14 @@ describe('readSignatures: every level, the SHA-1 and the sha512 from one read', 
       expect(Buffer.from(many.levels[i]!.records).equals(Buffer.from(single.records)), `block size ${blockSize}`).toBe(true);
     }
     expect(many.threads).toBe(size >= 32 << 20 ? workers : 0);
+
+    // With a sink the records are handed over as they are made, in any order, and not kept.
+    const got = blockSizes.map(() => new Map<number, Uint8Array>());
+    const sunk = await readSignatures(path, { levels: blockSizes.map((blockSize, i) => ({ blockSize, sink: (records: Uint8Array, at: number) => void got[i]!.set(at, records.slice()) })), workers });
+    for (const [i, level] of sunk.levels.entries()) {
+      expect(level.records).toHaveLength(0);
+      const joined = Buffer.concat([...got[i]!.entries()].sort(([a], [b]) => a - b).map(([, r]) => r));
+      expect(joined.equals(Buffer.from(many.levels[i]!.records)), `block size ${blockSizes[i]} through the sink`).toBe(true);
+    }
   });
 });
