@@ -79,6 +79,8 @@ async function cloneInto(source: string, temp: string, length: number): Promise<
     await copyFile(source, temp, constants.COPYFILE_FICLONE);
     const handle = await open(temp, 'r+');
     try {
+      // copyFile gave it the old copy's mode: private again until it is verified (atomic-file).
+      await handle.chmod(0o600);
       await handle.truncate(length);
     } finally {
       await handle.close();
