@@ -15,6 +15,7 @@ import type { EngineChoice } from '../backends/types.js';
 import { isZpumpError, type ErrorCode } from '../errors.js';
 import { DEFAULT_MESSAGE_LIMIT, checkableIdentity, parseAnnouncement, parseV03Time, v03Time, type Announcement } from '../format/announcement.js';
 import { writeFileAtomically } from '../local/atomic-file.js';
+import { dropSignature } from '../local/signature-cache.js';
 import { syncReusingSignature } from './signature-reuse.js';
 import { verifyIdentity } from '../local/identity-check.js';
 import { withFileLock } from '../local/lock-file.js';
@@ -276,6 +277,7 @@ export class Subscriber {
         if (localMs(local.mtimeMs) > (parseV03Time(message.pubTime) ?? -Infinity) + 1) return { ...base, action: 'older', seconds: seconds() };
         await recheckLocalPath(dir, target);
         await rm(target, { force: true });
+        await dropSignature(dir, message.relPath); // the kept signature of what is gone (signature-reuse)
         return { ...base, action: 'removed', seconds: seconds() };
       }
       const identity = checkableIdentity(message.identity, this.options.acceptUnverified);

@@ -182,6 +182,14 @@ describe.skipIf(!requireTool('nginx', 'nginx-light'))('subscriber: the signature
     expect(same(await readFile(t.target), v2)).toBe(true);
   });
 
+  it('a removal drops the kept signature with the file', async () => {
+    const t = await atVersion1();
+    expect(await readdir(signatureCacheDir(t.sub))).toHaveLength(1);
+    const report = await t.apply({ pubTime: v03Time(Date.now()), baseUrl: nginx.url.replace(/\/$/, ''), relPath: t.relPath, size: 0, identity: { method: 'sha512', value: sha512(new Uint8Array(0)) }, fileOp: { remove: '' }, extra: {} });
+    expect(report.action).toBe('removed');
+    expect(await readdir(signatureCacheDir(t.sub))).toHaveLength(0);
+  });
+
   it('the clone start and the plain start give byte-identical files', async () => {
     const outputs: Buffer[] = [];
     const grown = new Uint8Array(SIZE + 5000);
