@@ -4,8 +4,8 @@
 //    the coarse level cost no sliding at all;
 // 2. a sliding scan around each run of fine blocks still missing, moved by the shifts of the fine
 //    blocks found on either side (data moved inside a coarse block by an insertion or deletion);
-// 3. a sliding scan of the whole copy when the bytes still missing are at least 1/8 of it (reading
-//    it again costs less than fetching that much; content moved far away is found there).
+// 3. instead of 2, a sliding scan of the whole copy when the bytes still missing are at least 1/8
+//    of it (reading it again costs less than fetching that much; content moved far away is found).
 
 import { open, type FileHandle } from 'node:fs/promises';
 import type { BlockIndex } from '../engine/block-index.js';
@@ -41,15 +41,17 @@ export async function scanFine(seed: string, s: FineScan): Promise<void> {
   } catch (error) {
     throw fromSystemError(error, 'cannot read the seed', seed);
   }
-  let size: number;
+  let wholePass = false;
   try {
-    size = (await fh.stat()).size;
+    const size = (await fh.stat()).size;
     const fineShift = new Float64Array(s.index.count).fill(NaN);
     const per = s.coarseBlockSize / s.index.blockSize;
     for (let id = 0; id < fineShift.length; id++) if (!s.needed[id]) fineShift[id] = s.coarseShift[Math.floor(id / per)]!;
     await tryLikelyPlaces(fh, seed, size, s, fineShift);
+    // Much still missing: the whole-copy slide below covers everything the local slides would.
+    wholePass = !s.matcher.complete && missingBytes(s.matcher.known, s.index.blockSize, s.index.length) * WHOLE_PASS_RATIO >= size;
     const buffers: ScanBuffers = {};
-    for (const region of scanRegions(s.matcher.known, fineShift, s.index.blockSize, s.index.length, size)) {
+    for (const region of wholePass ? [] : scanRegions(s.matcher.known, fineShift, s.index.blockSize, s.index.length, size)) {
       if (s.matcher.complete) break;
       s.matcher.resetSeed();
       await scanRange(fh, seed, size, s.matcher, region.start, region.end, (id, buf, pos, at) => {
@@ -60,9 +62,7 @@ export async function scanFine(seed: string, s: FineScan): Promise<void> {
   } finally {
     await fh.close();
   }
-  if (!s.matcher.complete && missingBytes(s.matcher.known, s.index.blockSize, s.index.length) * WHOLE_PASS_RATIO >= size) {
-    await scanSeedFile(seed, { index: s.index, matcher: s.matcher, md4: s.hasher, shift: new Float64Array(s.index.count), sink: s.write });
-  }
+  if (wholePass) await scanSeedFile(seed, { index: s.index, matcher: s.matcher, md4: s.hasher, shift: new Float64Array(s.index.count), sink: s.write });
 }
 
 /** Pass 1: each missing coarse run's fine blocks at the shifts of its coarse neighbours, then in place. */
