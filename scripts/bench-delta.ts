@@ -1,9 +1,9 @@
 // Two-level signatures (README "Two-level sync", issue 12) against today's one-level message, the C
 // zsync client given the fine .zsync, and a whole download, through a loopback nginx whose log
 // counts every byte. Cases: 1% scattered 4 KiB rewrites, 16 bytes inserted near the start, 1/16
-// appended. Messages are built here as the publisher does: fine = zsyncmake's block size beside
-// the file, coarse inline = the smallest block size whose whole message fits 8 192 bytes;
-// one-level = `make`'s default (auto) block size inline.
+// appended. Messages come from `announce` with default settings (two levels) and `--levels 1`
+// (today's one level); without levels in `announce` they are built as it would: fine = zsyncmake's
+// block size beside the file, coarse inline = the smallest block size whose message fits 8 192 B.
 //   npm run build && npx tsx scripts/bench-delta.ts [--size BYTES] [--rounds 3] [--json]
 // Bars (issue 12): message <= 8 192 B; 1% scattered: fetched <= 2.5 x changed; insert 16 B:
 // fetched <= 256 KiB; append: fetched <= 1.05 x appended + 64 KiB; two-level time <= one-level.
@@ -42,8 +42,21 @@ function makeZsync(input: string, output: string, blockSize?: number): Buffer {
   return readFileSync(output);
 }
 
-/** Messages for www/new.bin: two-level (coarse inline within LIMIT, fine beside the data) and one-level. */
+/**
+ * Messages for www/new.bin from the publisher with default settings (`announce`: two levels;
+ * `announce --levels 1`: today's one level). Built here by hand when this `announce` has no levels.
+ */
 function publish(): { twoLevel: string; oneLevel: string; coarseBlock: number; fineBlock: number } {
+  const two = spawnSync(process.execPath, [CLI, 'announce', '--base-url', nginx.url.replace(/\/$/, ''), 'new.bin'], { cwd: www, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const one = spawnSync(process.execPath, [CLI, 'announce', '--levels', '1', '--base-url', nginx.url.replace(/\/$/, ''), 'new.bin'], { cwd: www, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (two.status === 0 && one.status === 0) {
+    const z = JSON.parse(two.stdout).zsync;
+    if (z?.fine) return { twoLevel: two.stdout.trim(), oneLevel: one.stdout.trim(), coarseBlock: z.blockSize, fineBlock: z.fine.blockSize };
+  }
+  return publishByHand();
+}
+
+function publishByHand(): { twoLevel: string; oneLevel: string; coarseBlock: number; fineBlock: number } {
   const data = join(www, 'new.bin');
   const length = statSync(data).size;
   const identity = { method: 'sha512', value: sha512File(data) };
