@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { make } from '../../src/api.js';
 import { parseControlFileHeader } from '../../src/format/control-file.js';
 import { runCli } from '../helpers/cli.js';
+import { startNginx } from '../helpers/nginx.js';
 import { requireTool } from '../helpers/require-tool.js';
 import { COARSE, FINE, OLD, concat, flipped, same, scattered, twoLevelEnv, type Published } from '../helpers/two-level.js';
 
@@ -132,6 +133,22 @@ describe.skipIf(!hasNginx)('two-level sync: bytes and fallbacks', () => {
     const fineBytes = log.filter((e) => e.path === '/sub/s.bin.zsync').reduce((n, e) => n + e.bodyBytesSent, 0);
     expect(fineBytes).toBeGreaterThan(0);
     expect(fineBytes).toBeLessThan(pub.fine.length);
+  });
+
+  it('over https with a private CA', async () => {
+    const tls = await startNginx({ root: env.www, tls: true });
+    try {
+      const next = scattered(OLD, 0.003, 29);
+      const pub = await env.publish('tls.bin', next, tls.url);
+      const target = join(env.work, 'tls.bin');
+      await writeFile(target, OLD);
+      const result = await env.syncJson(pub.message, target, ['--ca-file', tls.caFile!]);
+      expect(same(await readFile(target), next)).toBe(true);
+      expect(result.twoLevel.level).toBe('fine');
+      expect(result.signatureBytes).toBeLessThan(pub.fine.length);
+    } finally {
+      await tls.stop();
+    }
   });
 
   it('over file: URLs', async () => {
