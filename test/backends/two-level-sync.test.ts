@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseControlFileHeader } from '../../src/format/control-file.js';
+import { runCli } from '../helpers/cli.js';
 import { seededBytes } from '../helpers/data.js';
 import { requireTool } from '../helpers/require-tool.js';
 import { COARSE, FINE, OLD, concat, flipped, same, scattered, twoLevelEnv } from '../helpers/two-level.js';
@@ -52,6 +53,20 @@ describe.skipIf(!hasNginx)('two-level sync', () => {
       expect(result.bytesFetched).toBeGreaterThanOrEqual(result.signatureBytes);
     }
     await env.noTemporaries();
+  });
+
+  it("applies announce's own two-level message (the publisher's coarse sizing and fine file)", async () => {
+    const next = scattered(OLD, 0.005, 31);
+    await writeFile(join(env.www, 'ann.bin'), next);
+    const made = await runCli(['announce', '--base-url', env.nginx.url, 'ann.bin'], { cwd: env.www });
+    expect(made.exitCode, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout).zsync.fine).toBeDefined();
+    const target = join(env.work, 'ann.bin');
+    await writeFile(target, OLD);
+    const result = await env.syncJson(made.stdout, target);
+    expect(same(await readFile(target), next)).toBe(true);
+    expect(result.twoLevel).toMatchObject({ level: 'fine' });
+    expect(result.twoLevel.problems).toBeUndefined();
   });
 
   const edges: Array<[string, (old: Uint8Array) => Uint8Array]> = [
