@@ -4,19 +4,27 @@
 // records did not change are taken from it without a scan (backends/cached-sync); on any doubt
 // (no entry, keys or geometry differ, too much changed) the usual sync runs, and when the result
 // of the reuse fails its final check the sync is redone with a scan.
+// Two-level messages: what is kept and compared is the fine signature (the coarse one's blocks
+// are too large to say much), fetched whole and checked against its identity in the message.
 
+import { createHash } from 'node:crypto';
 import { sync, type SyncOptions, type SyncOutcome } from '../api.js';
 import { cachedSync, planFromPrevious, type StartMode } from '../backends/cached-sync.js';
 import type { SyncRequest } from '../backends/types.js';
 import { isZpumpError } from '../errors.js';
-import { checkableIdentity, dataUrlOf, parseV03Time, type Announcement } from '../format/announcement.js';
-import { ALL_SCHEMES } from '../format/url-policy.js';
+import { checkableIdentity, dataUrlOf, fineSignatureOf, parseV03Time, type Announcement } from '../format/announcement.js';
+import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize } from '../format/url-policy.js';
+import { openRangeSource } from '../transport/open.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { verifyIdentity } from '../local/identity-check.js';
 import { loadSignature, saveSignature } from '../local/signature-cache.js';
 
 /** Test hook: what happened to each message. */
 export const signatureReuseStats = { reused: 0, redone: 0, ignored: 0, saved: 0 };
+/** A fine signature this large describes ~8 GiB at 4 KiB blocks. */
+const MAX_KEPT_FINE = 16 << 20;
+/** Test hook: fine signatures fetched whole for keeping or comparing. */
+export const fineStats = { fetched: 0 };
 
 /** Test and benchmark hook: how the new file starts (ZPUMP_START=copy-blocks for the plain path). */
 const startMode = (): StartMode => (process.env.ZPUMP_START === 'copy-blocks' ? 'copy-blocks' : 'clone');
@@ -27,17 +35,53 @@ export async function syncReusingSignature(
   log: (line: string) => void,
 ): Promise<SyncOutcome> {
   const message = options.control;
-  const control = inlineSingleLevel(message);
-  if (control && (options.seeds ?? []).length === 0 && options.engine !== 'zsync') {
+  const usable = options.engine !== 'zsync' && (options.seeds ?? []).length === 0;
+  const twoLevel = usable && message.zsync?.fine !== undefined;
+  const fine = twoLevel ? await fetchFine(message, options) : undefined;
+  let control = usable ? (twoLevel ? fine?.control : inlineSingleLevel(message)) : undefined;
+  if (control) {
     const reused = await tryReuse(options, message, control, where, log);
     if (reused) {
       await remember(where, options.target, control);
-      return reused;
+      // The fine file is part of what this sync fetched.
+      return fine ? { ...reused, bytesFetched: reused.bytesFetched + fine.bytes, signatureBytes: fine.bytes } : reused;
     }
   }
   const result = await sync(options);
+  // Kept for next time; a two-level sync fetched only some fine records, so the whole fine file
+  // is fetched here when it was not already.
+  if (!control && twoLevel && !fine) control = (await fetchFine(message, options))?.control;
   if (control) await remember(where, options.target, control);
   return result;
+}
+
+/** A two-level message's fine signature, whole, when it is the one its identity names and describes the announced file. */
+async function fetchFine(message: Announcement, options: SyncOptions): Promise<{ control: ControlFile; bytes: number } | undefined> {
+  const fine = fineSignatureOf(message, { schemes: options.schemes ?? ALL_SCHEMES });
+  if (!('url' in fine)) return undefined;
+  try {
+    const identity = checkableIdentity(fine.identity);
+    // Held in memory whole, here and when compared next time: larger ones (files of many GiB) are left to the two-level sync.
+    const size = cappedSize(fine.size, Math.min(MAX_KEPT_FINE, MAX_REFERENCED_SIGNATURE_BYTES), 'zsync.fine.size');
+    if (!identity) return undefined;
+    const bytes = new Uint8Array(size);
+    let received = 0;
+    const source = await openRangeSource(fine.url, options.transport);
+    try {
+      await source.readRanges([{ start: 0, end: size }], (chunk) => {
+        bytes.set(chunk.data, chunk.offset);
+        received += chunk.data.length;
+      });
+    } finally {
+      await source.close();
+    }
+    if (received !== size || createHash(identity.method).update(bytes).digest('base64') !== identity.value) return undefined;
+    const control = parseControlFile(bytes);
+    fineStats.fetched++;
+    return control.length === message.size && control.blockSize === fine.blockSize && !control.gzip ? { control, bytes: size } : undefined;
+  } catch {
+    return undefined; // no reuse; the usual two-level sync has its own ways with a bad fine file
+  }
 }
 
 async function remember(where: { dir: string; relPath: string }, target: string, control: ControlFile): Promise<void> {

@@ -16,7 +16,8 @@ import { cachedSyncStats } from '../../src/backends/cached-sync.js';
 import { renderAnnouncement, v03Time, type Announcement } from '../../src/format/announcement.js';
 import { parseControlFile } from '../../src/format/control-file.js';
 import { createSpoolSink } from '../../src/pump/bus/spool.js';
-import { signatureReuseStats } from '../../src/pump/signature-reuse.js';
+import { fineStats, signatureReuseStats } from '../../src/pump/signature-reuse.js';
+import { buildFileMessage } from '../../src/pump/message.js';
 import { Subscriber } from '../../src/pump/subscribe.js';
 import { saveSignature, signatureCacheDir } from '../../src/local/signature-cache.js';
 import { controlFile } from '../helpers/control-files.js';
@@ -180,6 +181,30 @@ describe.skipIf(!requireTool('nginx', 'nginx-light'))('subscriber: the signature
     await t.apply(await publish(t.relPath, v2));
     expect(delta(before)).toEqual({ reused: 0, redone: 0, ignored: 1 });
     expect(same(await readFile(t.target), v2)).toBe(true);
+  });
+
+  it('a two-level message: the fine signature is kept (fetched whole once) and compared with the next one', async () => {
+    const relPath = `two${n++}.bin`;
+    const sub = join(tmp.path, `sub-${relPath}`);
+    await mkdir(sub);
+    const s = await subscriberFor(sub);
+    const publish2 = async (bytes: Uint8Array) => {
+      const path = join(pub, relPath);
+      await writeFile(path, bytes);
+      mtime += 60_000;
+      await utimes(path, mtime / 1000, mtime / 1000);
+      const built = await buildFileMessage({ path, root: pub, baseUrl: nginx.url.replace(/\/$/, ''), levels: 2 });
+      expect(built.message.zsync?.fine).toBeDefined();
+      return built.message;
+    };
+    const before = { ...counts(), fetched: fineStats.fetched };
+    await s.apply(await publish2(v1));
+    expect(fineStats.fetched - before.fetched).toBe(1); // kept after the first (whole) download
+    const report = await s.apply(await publish2(v2));
+    expect(delta(before)).toEqual({ reused: 1, redone: 0, ignored: 1 }); // ignored: nothing kept yet for v1
+    expect(report).toMatchObject({ action: 'delta', engine: 'js' });
+    expect(report.bytesFetched!).toBeLessThan(SIZE / 10);
+    expect(same(await readFile(join(sub, relPath)), v2)).toBe(true);
   });
 
   it('a removal drops the kept signature with the file', async () => {
