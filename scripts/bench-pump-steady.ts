@@ -9,7 +9,8 @@
 // the delta path): on any faster link, whole files arrive sooner.
 //   npx tsx scripts/bench-pump.ts --steady [--files 4] [--size 128M] [--fraction 0.01] [--runs 3]
 //        [--warmup 1] [--engine auto|zsync|js] [--limit-rate 100M] [--prefetch 4] [--levels 1|2] [--dir PARENT] [--json]
-// ZPUMP_START=copy-blocks in the environment: the subscriber's plain start instead of a clone (to compare).
+// ZPUMP_START=copy-blocks in the environment: the subscriber's plain start instead of a clone (to compare);
+// ZPUMP_REUSE=0: no signature kept or reused (the sync as before issue 13).
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -35,6 +35,8 @@ export async function syncReusingSignature(
   log: (line: string) => void,
 ): Promise<SyncOutcome> {
   const message = options.control;
+  // ZPUMP_REUSE=0: benchmarks compare with the sync that keeps nothing.
+  if (process.env.ZPUMP_REUSE === '0') return sync(options);
   const usable = options.engine !== 'zsync' && (options.seeds ?? []).length === 0;
   const twoLevel = usable && message.zsync?.fine !== undefined;
   const fine = twoLevel ? await fetchFine(message, options) : undefined;
