@@ -50,14 +50,18 @@ export function startCli(args: string[]): Running {
   };
 }
 
-/** relPath → sha1 of every file under dir, skipping zpump's own state folder. */
+/**
+ * relPath → sha1 of every file under dir, skipping zpump's own state folder and .zsync files (a
+ * publisher's signatures: two-level announcements leave FILE.zsync beside each file, and zpump
+ * never announces one as data).
+ */
 export async function treeDigest(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath ?? entry.path, entry.name);
     const rel = relative(dir, path);
-    if (rel.split('/')[0] === '.zpump') continue;
+    if (rel.split('/')[0] === '.zpump' || rel.endsWith('.zsync')) continue;
     const bytes = await readFile(path).catch(() => undefined); // temporaries come and go
     if (bytes) out[rel] = createHash('sha1').update(bytes).digest('hex');
   }
