@@ -43,7 +43,7 @@ export async function cachedSync(request: SyncRequest, plan: CachedPlan, start: 
   const cf = request.control;
   const index = new BlockIndex(cf);
   const hasher = await createStrongHasher(strongHashOf(cf));
-  const check = finalCheck(wholeFileChecks(cf), request.sha512);
+  const check = finalCheck(wholeFileChecks(cf), request.sha512, request.md5InBeforeCommit);
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
   try {
     const known = plan.known;

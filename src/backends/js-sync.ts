@@ -22,7 +22,7 @@ export async function jsSync(request: SyncRequest): Promise<SyncResult> {
   const md4 = await createStrongHasher(strongHashOf(cf));
   const checks = wholeFileChecks(cf);
   const matcher = new SeedMatcher(index, md4);
-  const check = finalCheck(checks, request.sha512);
+  const check = finalCheck(checks, request.sha512, request.md5InBeforeCommit);
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
   try {
     const shift = new Float64Array(index.count);

@@ -59,6 +59,8 @@ export interface SyncRequest {
   sha512?: string;
   /** Called with the finished, verified temporary file right before the rename (md5 identity, path re-check). */
   beforeCommit?: (tempPath: string) => Promise<void>;
+  /** beforeCommit checks the message's md5 identity: the js engine then makes no whole-file check of its own. */
+  md5InBeforeCommit?: boolean;
   /** CA certificates, SSH keys...: passed to the transport as they are. */
   transport?: OpenOptions;
   /** Threads scanning the seeds (js engine); default: one per core; 1: this thread only. */

@@ -127,7 +127,7 @@ async function tryReuse(
   const request: SyncRequest = {
     control, controlLocation: 'announcement', dataUrl, dataUrls: [dataUrl], target: options.target, seeds: [options.target],
     transport: options.transport, onProgress: options.onProgress,
-    ...(identity.method === 'sha512' ? { sha512: identity.value } : {}),
+    ...(identity.method === 'sha512' ? { sha512: identity.value } : { md5InBeforeCommit: true }),
     ...(mtimeMs !== undefined ? { mtime: mtimeMs / 1000 } : {}),
     beforeCommit: async (tempPath) => {
       if (identity.method === 'md5') await verifyIdentity(tempPath, identity, options.target);
