@@ -6,6 +6,7 @@
 // ZpumpError out.
 
 import { ZpumpError } from '../errors.js';
+import type { ControlFile } from './control-file.js';
 
 /** What a subscriber fetches from when the operator says nothing else. */
 export const DEFAULT_SCHEMES: readonly string[] = ['http', 'https', 'sftp'];
@@ -122,4 +123,14 @@ export function cappedSize(size: unknown, max: number, what: string): number {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw refuse(`${what} must be a whole number of bytes`);
   if (size > max) throw refuse(`${what} is ${size} bytes, more than zpump reads into memory (${max})`);
   return size;
+}
+
+/**
+ * A message's data is at baseUrl + retrievePath, checked above. A gzip-inside signature names
+ * other data in its own Z-URL: lines, which the zsync client would fetch as they are: from any
+ * host or folder, past this policy. So such a signature is refused in every message, inline or
+ * referenced (zpump never publishes one).
+ */
+export function refuseGzipInside(control: Pick<ControlFile, 'gzip'>, relPath: string): void {
+  if (control.gzip) throw refuse(`the signature of ${show(relPath)} describes gzip-inside data (Z-URL: lines); a message's signature must describe the file at its data URL`);
 }

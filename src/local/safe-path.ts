@@ -16,7 +16,9 @@ const unsafe = (message: string): ZpumpError => new ZpumpError('E_UNSAFE_PATH', 
  * keeps for itself.
  */
 export function isZpumpOwnName(segment: string): boolean {
-  return segment === '.zpump' || segment.endsWith('.zpump-lock') || segment.includes('.zpump-tmp');
+  // Case-insensitive: on macOS and Windows file systems ".ZPUMP" and ".K.ZPUMP-LOCK" are zpump's own names.
+  const name = segment.toLowerCase();
+  return name === '.zpump' || name.endsWith('.zpump-lock') || name.includes('.zpump-tmp');
 }
 
 /** Refuse a relPath (slash-separated) that names one of zpump's own files or folders. */

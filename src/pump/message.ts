@@ -12,7 +12,7 @@ import type { StrongHashName } from '../engine/strong-hash.js';
 import type { EngineChoice } from '../backends/types.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { checkableIdentity, dataUrlOf, parseV03Time, renderAnnouncement, signatureUrlOf, v03Time, type Announcement } from '../format/announcement.js';
-import { DEFAULT_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize } from '../format/url-policy.js';
+import { DEFAULT_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, refuseGzipInside } from '../format/url-policy.js';
 import { WNM_MAX_BYTES, type WnmFields, type WnmRel } from '../format/wnm.js';
 import { parseControlFile, type ControlFile } from '../format/control-file.js';
 import { writeVerifiedControlFile } from '../local/control-file-io.js';
@@ -271,6 +271,7 @@ export function checkMessage(a: Announcement, options: AcceptOptions = {}): { co
       throw refuse(`the inline signature of ${JSON.stringify(a.relPath)} is not a valid .zsync: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (control.length !== a.size) throw refuse(`the signature of ${JSON.stringify(a.relPath)} describes ${control.length} bytes but size says ${a.size}`);
+    refuseGzipInside(control, a.relPath);
     return { control };
   }
   if (a.zsync?.kind === 'reference') {

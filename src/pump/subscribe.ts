@@ -73,7 +73,8 @@ export const FUTURE_SLACK_MS = 24 * 3600_000;
  */
 export function logSafe(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1).replace(/^[\u007f-\u009f\u2028\u2029]$/, (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  // Bidi controls too (U+202A-U+202E, U+2066-U+2069): they reorder what a terminal shows.
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => JSON.stringify(c).slice(1, -1).replace(/^[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]$/, (u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /** The subscriber was stopped while this message was in hand: not applied, not refused. */
@@ -267,8 +268,10 @@ export class Subscriber {
     return withFileLock(target, async () => {
       const { ms: announcedMs, clamped } = this.orderingTime(message);
       const now = Date.now();
-      // A local mtime far ahead (left by an older zpump or a bad clock) must not freeze the file either.
-      const localMs = (mtimeMs: number): number => (mtimeMs > now + FUTURE_SLACK_MS ? now : mtimeMs);
+      // A local mtime far ahead (left by an older zpump or a bad clock) must not freeze the file
+      // either: it says nothing about order, so any message wins over it. ("now" would not do: a
+      // real update's mtime is always before now, so it would still lose.)
+      const localMs = (mtimeMs: number): number => (mtimeMs > now + FUTURE_SLACK_MS ? -Infinity : mtimeMs);
       if (isRemove(message)) {
         const local = await stat(target).catch(() => undefined);
         if (!local) return { ...base, action: 'absent', seconds: seconds() };
@@ -307,8 +310,10 @@ export class Subscriber {
       if (local && !clamped && Math.abs(local.mtimeMs - announcedMs) <= 1 && local.size === message.size) {
         return { ...base, action: 'up-to-date', length: local.size, seconds: seconds() };
       }
-      // The file gets the clamped time, not the far-future one: a later real update must still win.
-      const applied = clamped ? { ...message, mtime: v03Time(announcedMs) } : message;
+      // The file gets the time it was ordered by: the clamped one, not the far-future one, and
+      // without an mtime the pubTime, never the signature's MTime header (unchecked, it could be
+      // year 9999 and make every later real update "older"). A later real update must still win.
+      const applied = clamped || message.mtime === undefined ? { ...message, mtime: v03Time(announcedMs) } : message;
       const common = {
         target, seeds, engine: this.options.engine ?? 'auto', transport: this.options.transport,
         schemes: this.options.schemes ?? DEFAULT_SCHEMES, acceptUnverified: this.options.acceptUnverified,
