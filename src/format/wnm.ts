@@ -49,7 +49,13 @@ export function v03FromRfc3339(text: string): string | undefined {
   const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
   if (!m) return undefined;
   const ms = Number(((m[7] ?? '') + '000').slice(0, 3));
-  let utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  const [year, month, day, hour, minute] = m.slice(1, 6).map(Number) as [number, number, number, number, number];
+  const second = Math.min(59, Number(m[6])); // a leap second counts as :59
+  let utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  // Date.UTC rolls "02-31" or "25:99" over and reads years 0-99 as 1900-1999: a field out of range is no time.
+  const back = new Date(utc);
+  if (year < 1970 || Number(m[6]) > 60 || back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || back.getUTCHours() !== hour || back.getUTCMinutes() !== minute) return undefined;
+  if (m[8] !== 'Z' && m[8] !== 'z' && (Number(m[8]!.slice(1, 3)) > 23 || Number(m[8]!.slice(4, 6)) > 59)) return undefined;
   if (m[8] !== 'Z' && m[8] !== 'z') {
     const sign = m[8]!.startsWith('-') ? -1 : 1;
     utc -= sign * (Number(m[8]!.slice(1, 3)) * 60 + Number(m[8]!.slice(4, 6))) * 60_000;

@@ -95,7 +95,15 @@ function discard(res: Response): void {
 const transient = (status: number): boolean => status >= 500 || status === 408 || status === 429;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** GET with redirects: returns the response whose status is not a redirect, and its URL. */
+/**
+ * GET with redirects: returns the response whose status is not a redirect, and its URL.
+ * Redirects are followed to any http(s) URL, also outside baseUrl's folder or host (mirrors, CDNs,
+ * signed object-store URLs rely on that). This gives a hostile party nothing a message could not
+ * ask for itself: no operator list narrows baseUrl, so a message may name that URL directly; the
+ * bytes fetched are held to the signature and the identity like any others; a password in the URL
+ * goes only to the same host (a Location on another host carries no userinfo); and no other scheme
+ * (file:, sftp:) is ever followed, so a server cannot make zpump read local files.
+ */
 async function get(agents: Agents, url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<{ res: Response; url: string }> {
   let current = url;
   for (let hop = 0; ; hop++) {
