@@ -250,7 +250,13 @@ class StreamedSidecar {
     } catch (error) {
       throw fromSystemError(error, 'cannot make the folder for the signature', target);
     }
-    return new StreamedSidecar(target, await createTempFile(target), headerLength);
+    try {
+      return new StreamedSidecar(target, await createTempFile(target), headerLength);
+    } catch (error) {
+      // Most often a read-only tree: say how to publish from one.
+      if (error instanceof ZpumpError) error.message += ' (the fine signature goes beside the file: --signature-dir DIR with --signature-url URL puts it elsewhere; --levels 1 sends one level inline)';
+      throw error;
+    }
   }
 
   readonly sink = (records: Uint8Array, at: number): void => {
