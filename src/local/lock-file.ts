@@ -7,6 +7,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
+import { removeOnExit } from './exit-cleanup.js';
 
 export const LOCK_SUFFIX = '.zpump-lock';
 const STALE_MS = 6 * 3600_000;
@@ -40,11 +41,13 @@ async function isStale(path: string): Promise<boolean> {
 export async function withFileLock<T>(target: string, work: () => Promise<T>, timeoutMs = 30 * 60_000, signal?: AbortSignal): Promise<T> {
   const path = lockPathFor(target);
   const deadline = Date.now() + timeoutMs;
+  let mine = '';
   for (let wait = 50; ; wait = Math.min(1000, wait * 2)) {
     signal?.throwIfAborted();
     try {
       const fh = await open(path, 'wx', 0o644);
-      await fh.writeFile(`${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
+      mine = `${hostname()} ${process.pid} ${new Date().toISOString()} ${Math.random().toString(16).slice(2)}\n`;
+      await fh.writeFile(mine);
       await fh.close();
       break;
     } catch (error) {
@@ -57,9 +60,15 @@ export async function withFileLock<T>(target: string, work: () => Promise<T>, ti
       await sleep(wait, undefined, signal ? { signal } : undefined);
     }
   }
+  // A process that ends by process.exit (subscribe's grace period after SIGTERM, while a scan
+  // still runs) or by a signal takes its lock along: left behind, it would block the file for
+  // STALE_MS on every other host sharing the folder.
+  const forget = removeOnExit(path);
   try {
     return await work();
   } finally {
-    await rm(path, { force: true });
+    // After a signal the lock went with the other temporaries, and may be another writer's by now.
+    if ((await readFile(path, 'utf8').catch(() => '')) === mine) await rm(path, { force: true });
+    forget();
   }
 }
