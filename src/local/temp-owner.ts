@@ -11,8 +11,20 @@ export const TEMP_SUFFIX = '.zpump-tmp';
 /** How long a temporary of another host (whose processes we cannot ask) is left alone. */
 export const FOREIGN_STALE_MS = 24 * 3600_000;
 
-// Only [A-Za-z0-9_-]: the name is split on dots, and a host name must not smuggle path characters.
-export const HOST_LABEL = hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40) || 'host';
+/**
+ * A host name as it can appear in a temporary's name: only [A-Za-z0-9_-] (the name is split on
+ * dots, and a host name must not smuggle path characters), at most 40 characters. A name that had
+ * to be changed gets a hash of the real one: "node.a" and "node_a", or two long names alike in
+ * their first 40 characters, would otherwise share a label, and each host would take the other's
+ * live temporaries for those of its own dead processes and remove them.
+ */
+export function hostLabelOf(name: string): string {
+  const plain = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  if (plain === name && name.length > 0 && name.length <= 40) return name;
+  return `${plain.slice(0, 31)}_${createHash('sha1').update(name).digest('hex').slice(0, 8)}`;
+}
+
+export const HOST_LABEL = hostLabelOf(hostname());
 
 // NAME_MAX is 255 bytes: a long target name is shortened, with a hash to keep it distinct.
 const MAX_STEM_BYTES = 150;
