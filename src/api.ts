@@ -10,7 +10,7 @@ import { zsyncCanFetch } from './backends/zsync-sync.js';
 import { clientCannotRead, type ToolInfo } from './backends/locate.js';
 import { ZpumpError, fromSystemError } from './errors.js';
 import { checkableIdentity, dataUrlOf, fineSignatureOf, parseAnnouncement, parseV03Time, signatureUrlOf, type Announcement } from './format/announcement.js';
-import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, type UrlRules } from './format/url-policy.js';
+import { ALL_SCHEMES, MAX_REFERENCED_SIGNATURE_BYTES, cappedSize, refuseGzipInside, type UrlRules } from './format/url-policy.js';
 import { verifyIdentity } from './local/identity-check.js';
 import { parseControlFile, type ControlFile } from './format/control-file.js';
 import { readControlFile, writeVerifiedControlFile } from './local/control-file-io.js';
@@ -251,6 +251,7 @@ async function loadControl(where: string | Announcement, transport: OpenOptions 
       loaded.bytes = bytes;
       loaded.control = parseReferenced(bytes, url);
     }
+    if (loaded.control) refuseGzipInside(loaded.control, announcement.relPath);
     return loaded;
   }
   if (/^https?:\/\//i.test(where)) {
