@@ -130,7 +130,10 @@ export function parseAnnouncement(text: string | Uint8Array, limit = DEFAULT_MES
   try {
     raw = JSON.parse(typeof text === 'string' ? text : new TextDecoder().decode(text));
   } catch (error) {
-    throw bad(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    // V8 quotes the start of the text ('Unexpected token 'r', "root:x:0:0"... is not valid JSON'):
+    // a spool entry hard-linked to a local file would put its first bytes in the log and reason file.
+    const why = error instanceof Error ? error.message : String(error);
+    throw bad(`not valid JSON (${/is not valid JSON$/.test(why) ? 'unexpected text; content not shown' : why})`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a JSON object');
   // A WIS2 notification is read as the v03 object it maps to, then checked like any other.

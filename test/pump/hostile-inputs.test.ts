@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { dir, type DirectoryResult } from 'tmp-promise';
@@ -227,5 +227,29 @@ describe("temporaries of two hosts sharing a folder", () => {
       for (const label of [hostLabelOf(a!), hostLabelOf(b!)]) expect(label).toMatch(/^[A-Za-z0-9_-]{1,40}$/);
     }
     expect(hostLabelOf('vm')).toBe('vm');
+  });
+});
+
+describe('a spool entry that is not JSON', () => {
+  it("is refused without quoting its content (a hard link to a local file would leak it to the log and rejected/)", async () => {
+    const tmp = await dir({ unsafeCleanup: true });
+    try {
+      const spool = join(tmp.path, 'spool');
+      const tree = join(tmp.path, 'tree');
+      await mkdir(spool);
+      await mkdir(tree);
+      const secret = join(tmp.path, 'secret');
+      await writeFile(secret, 'root:x:0:0:hunter2\n');
+      await link(secret, join(spool, '0001.json'));
+      await writeFile(join(spool, '0002.json'), '{"a": hunter2}');
+      const run = await runCli(['subscribe', `spool:${spool}`, '--dir', tree, '--once']);
+      expect(run.exitCode, run.stderr).toBe(1);
+      expect(run.stderr.match(/not valid JSON \(unexpected text; content not shown\)/g)).toHaveLength(2);
+      const reasons = await Promise.all((await readdir(join(spool, 'rejected'))).filter((n) => n.endsWith('.reason.txt')).map((n) => readFile(join(spool, 'rejected', n), 'utf8')));
+      expect(reasons).toHaveLength(2);
+      for (const text of [run.stderr, ...reasons]) expect(text).not.toMatch(/root|hunter2/);
+    } finally {
+      await tmp.cleanup();
+    }
   });
 });
