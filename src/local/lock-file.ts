@@ -3,11 +3,12 @@
 // sane transfer) is taken over, so a killed subscriber never blocks the file for good.
 
 import { hostname } from 'node:os';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { removeOnExit } from './exit-cleanup.js';
+import { tempNameFor } from './temp-owner.js';
 
 export const LOCK_SUFFIX = '.zpump-lock';
 const STALE_MS = 6 * 3600_000;
@@ -25,12 +26,32 @@ function alive(pid: number): boolean {
   }
 }
 
-async function isStale(path: string): Promise<boolean> {
+/** The lock's text when it is stale (its owner gone, or too old), else undefined; '' when it is gone. */
+async function staleText(path: string): Promise<string | undefined> {
   const [text, st] = await Promise.all([readFile(path, 'utf8').catch(() => ''), stat(path).catch(() => undefined)]);
-  if (!st) return true; // gone meanwhile: try again
+  if (!st) return ''; // gone meanwhile: try again
   const [host, pid] = text.trim().split(/\s+/);
-  if (host === hostname() && Number(pid) > 0 && !alive(Number(pid))) return true;
-  return Date.now() - st.mtimeMs > STALE_MS;
+  if (host === hostname() && Number(pid) > 0 && !alive(Number(pid))) return text;
+  return Date.now() - st.mtimeMs > STALE_MS ? text : undefined;
+}
+
+/**
+ * Takes a stale lock out of the way, but never one made meanwhile: two waiters that both judged
+ * the old lock stale used to remove it in turn, the second removing the lock the first had just
+ * taken, and then both wrote the file. The lock is moved aside (only one mover gets a given
+ * file) and given back if it is not the one judged stale.
+ */
+export async function breakStaleLock(target: string, judged: string): Promise<void> {
+  const path = lockPathFor(target);
+  // Named as a temporary of ours: should we die right here, the next run removes it.
+  const aside = join(dirname(target), tempNameFor(target));
+  try {
+    await rename(path, aside);
+  } catch {
+    return; // gone: another waiter broke it
+  }
+  if ((await readFile(aside, 'utf8').catch(() => '')) !== judged) await link(aside, path).catch(() => undefined);
+  await rm(aside, { force: true });
 }
 
 /**
@@ -52,8 +73,9 @@ export async function withFileLock<T>(target: string, work: () => Promise<T>, ti
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(error, 'cannot lock', target);
-      if (await isStale(path)) {
-        await rm(path, { force: true });
+      const stale = await staleText(path);
+      if (stale !== undefined) {
+        if (stale !== '') await breakStaleLock(target, stale);
         continue;
       }
       if (Date.now() > deadline) throw new ZpumpError('E_IO', `${target} is locked by another subscriber (${path}); giving up after ${Math.round(timeoutMs / 1000)} s`);

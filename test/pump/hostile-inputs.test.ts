@@ -253,3 +253,24 @@ describe('a spool entry that is not JSON', () => {
     }
   });
 });
+
+describe('breaking a stale lock', () => {
+  it('gives back a lock that another writer took after it was judged stale', async () => {
+    const { breakStaleLock, lockPathFor } = await import('../../src/local/lock-file.js');
+    const tmp = await dir({ unsafeCleanup: true });
+    try {
+      const target = join(tmp.path, 'f.bin');
+      const path = lockPathFor(target);
+      // Judged stale: a dead owner's text. Meanwhile that lock went and a live writer made its own.
+      await writeFile(path, 'host 999999 fresh-owner\n');
+      await breakStaleLock(target, 'host 4242 dead-owner\n');
+      expect(await readFile(path, 'utf8')).toBe('host 999999 fresh-owner\n');
+      // The one judged stale is removed; nothing else is left.
+      await writeFile(path, 'host 4242 dead-owner\n');
+      await breakStaleLock(target, 'host 4242 dead-owner\n');
+      expect(await readdir(tmp.path)).toEqual([]);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
