@@ -4,17 +4,19 @@
 
 import { hostname } from 'node:os';
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { removeOnExit } from './exit-cleanup.js';
-import { tempNameFor } from './temp-owner.js';
+import { tempNameFor, tempStem } from './temp-owner.js';
 
 export const LOCK_SUFFIX = '.zpump-lock';
 const STALE_MS = 6 * 3600_000;
 
 export function lockPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}${LOCK_SUFFIX}`);
+  // ".NAME" as temporaries have it: shortened with a hash when long, so that a file whose name
+  // is near NAME_MAX (255 bytes) can still be locked (".NAME.zpump-lock" would not fit).
+  return join(dirname(target), `${tempStem(target)}${LOCK_SUFFIX}`);
 }
 
 function alive(pid: number): boolean {

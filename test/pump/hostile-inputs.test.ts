@@ -123,6 +123,16 @@ describe('hostile inputs, second pass', () => {
     expect((await readFile(join(s.tree, 'g.bin'))).equals(Buffer.from(fresh))).toBe(true);
   });
 
+  it('a file whose name is near NAME_MAX (250 bytes) can be locked and applied', async () => {
+    const s = await scene();
+    const name = `${'n'.repeat(246)}.bin`;
+    await s.post(await s.publish(name, seededBytes(5000, 9), { threshold: 1 << 20 }));
+    const run = await s.run();
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect((await readFile(join(s.tree, name))).equals(Buffer.from(seededBytes(5000, 9)))).toBe(true);
+    expect(await readdir(s.tree)).toEqual([name]);
+  });
+
   it("zpump's own names are refused in any letter case (case-insensitive file systems)", async () => {
     const s = await scene();
     const m = await s.publish('k.txt', new TextEncoder().encode('k\n'), { threshold: 1 << 20 });
