@@ -161,6 +161,7 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const request = {
     control, controlLocation: source.location, dataUrl, dataUrls, target, seeds, transport: options.transport, onProgress: options.onProgress,
     sha512, beforeCommit, mtime: message && Number.isFinite(mtime) ? mtime : undefined, threads: options.threads,
+    ...(identity?.method === 'md5' ? { md5InBeforeCommit: true } : {}),
   };
   // A two-level message: the js engine's two-level path (README "Two-level sync"), unless zsync is asked for.
   const fine = message ? fineSignatureOf(message, rules) : undefined;

@@ -1,5 +1,5 @@
-// One verification hash: when a message carries a sha512 identity, that is the whole-file check
-// of the js engine (the control file's SHA-1 is not a second one). Wrong bytes are still caught:
+// One verification hash: when a message carries a sha512 (or md5) identity, that is the whole-file
+// check of the js engine (the control file's SHA-1 is not a second one). Wrong bytes are still caught:
 // per block against the signature, and at the end against the identity.
 
 import { createHash } from 'node:crypto';
@@ -20,7 +20,7 @@ for (let i = 0; i < old.length; i += 150_000) old[i] = old[i]! ^ 0x33;
 const other = new Uint8Array(next);
 other[450_100] = other[450_100]! ^ 1; // one byte off, in a block the target lacks: fetched, not reused
 
-const sha512 = (b: Uint8Array) => createHash('sha512').update(b).digest('base64');
+const digest = (method: 'sha512' | 'md5', b: Uint8Array) => createHash(method).update(b).digest('base64');
 
 describe.skipIf(!requireTool('nginx', 'nginx-light'))('js engine: the sha512 identity is the one whole-file check', () => {
   let tmp: DirectoryResult;
@@ -38,12 +38,12 @@ describe.skipIf(!requireTool('nginx', 'nginx-light'))('js engine: the sha512 ide
   });
 
   /** A message for `served` (fetched from nginx) with the signature of `signed` and the identity of `identity`. */
-  async function apply(o: { served: string; signed: string; identity: Uint8Array; sha1Line?: string }) {
+  async function apply(o: { served: string; signed: string; identity: Uint8Array; sha1Line?: string; method?: 'sha512' | 'md5' }) {
     let signature = await controlFile({ input: join(tmp.path, o.signed), urls: [o.served] });
     if (o.sha1Line) signature = Buffer.from(Buffer.from(signature).toString('latin1').replace(/^SHA-1: [0-9a-f]+$/m, o.sha1Line), 'latin1');
     const message: Announcement = {
       pubTime: '20260101T000000', baseUrl: nginx.url.replace(/\/$/, ''), relPath: o.served, size: next.length,
-      identity: { method: 'sha512', value: sha512(o.identity) }, zsync: { kind: 'inline', bytes: signature }, extra: {},
+      identity: { method: o.method ?? 'sha512', value: digest(o.method ?? 'sha512', o.identity) }, zsync: { kind: 'inline', bytes: signature }, extra: {},
     };
     const target = join(tmp.path, `t${n++}.out`);
     await writeFile(target, old);
@@ -73,5 +73,14 @@ describe.skipIf(!requireTool('nginx', 'nginx-light'))('js engine: the sha512 ide
     const r = await apply({ served: 'next.bin', signed: 'next.bin', identity: other });
     expect('error' in r && r.error).toMatchObject({ code: 'E_VERIFY', message: expect.stringMatching(/sha512 identity/) });
     expect(r.bytes.equals(Buffer.from(old))).toBe(true);
+  });
+
+  it('an md5 identity is the check too: a wrong SHA-1 line passes, a lying md5 identity is refused', async () => {
+    const ok = await apply({ served: 'next.bin', signed: 'next.bin', identity: next, method: 'md5', sha1Line: `SHA-1: ${'0'.repeat(40)}` });
+    expect('ok' in ok ? ok.ok : ok.error).toMatchObject({ engine: 'js', verified: true });
+    expect(ok.bytes.equals(Buffer.from(next))).toBe(true);
+    const lying = await apply({ served: 'next.bin', signed: 'next.bin', identity: other, method: 'md5' });
+    expect('error' in lying && lying.error).toMatchObject({ code: 'E_VERIFY', message: expect.stringMatching(/md5 identity/) });
+    expect(lying.bytes.equals(Buffer.from(old))).toBe(true);
   });
 });
