@@ -267,11 +267,22 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
             if (!cr) { discard(res); throw new ZpumpError('E_HTTP', `${redactUrl(currentUrl)} sent 206 without a usable Content-Range`); }
             position = cr.start;
           }
+          // A hostile or broken server must neither stream without end (bytes outside the ranges
+          // are dropped, so nothing else would stop it) nor answer with none of what was asked
+          // (the loop would ask again at once, forever): both end this attempt, and the retries
+          // of withRetries are bounded.
+          const asked = open.reduce((n, r) => n + (r.end - r.next), 0);
+          const allowed = asked + 65536 + 1024 * open.length; // multipart boundaries and part headers
+          const wanted = (): number => batch.reduce((n, r) => n + (r.end - r.next), 0);
+          const before = wanted();
+          let received = 0;
           try {
             for await (const chunk of res.body) {
               const data = chunk as Buffer;
               stats.bytesReceived += data.length;
               reclaim(data.length);
+              received += data.length;
+              if (res.statusCode === 206 && received > allowed) throw new RetryableError(`sent more than the ${asked} bytes of the ranges asked for`);
               if (parser) await parser.push(data);
               else {
                 await accept(batch, position, data, progressed);
@@ -288,6 +299,7 @@ export function createHttpSource(url: string, options: HttpOptions = {}): RangeS
             throw new RetryableError(error instanceof Error ? error.message : String(error));
           }
           await chain;
+          if (wanted() === before) throw new RetryableError(`the answer (HTTP ${res.statusCode}, ${received} bytes) held none of the bytes asked for: the file on the server is shorter, or the server misreads Range`);
         }
       };
 

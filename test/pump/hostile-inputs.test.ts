@@ -284,3 +284,56 @@ describe('breaking a stale lock', () => {
     }
   });
 });
+
+describe('a data server that answers without what was asked', () => {
+  // Each used to hang the subscriber for good: a truncated file (200 with fewer bytes, or a 206
+  // for other bytes) made it ask again at once, forever (tens of thousands of requests a
+  // second); a 206 streaming without end was read without end (GBs, bytes outside the ranges dropped).
+  let server: Server;
+  let url = '';
+  let endlessBytes = 0;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/pub/short.txt') return void res.writeHead(200, { 'content-length': '3' }).end('hel');
+      if (req.url === '/pub/elsewhere.txt') return void res.writeHead(206, { 'content-range': 'bytes 100-102/200', 'content-length': '3' }).end('hel');
+      res.writeHead(206, { 'content-range': 'bytes 100-199/200' });
+      const junk = Buffer.alloc(65536, 120);
+      const pump = (): void => {
+        while (!res.destroyed && endlessBytes < 1 << 30) {
+          endlessBytes += junk.length;
+          if (!res.write(junk)) return void res.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it('ends each message with a reason after the bounded retries', async () => {
+    const tmp = await dir({ unsafeCleanup: true });
+    try {
+      const spool = join(tmp.path, 'spool');
+      const tree = join(tmp.path, 'tree');
+      await mkdir(spool);
+      await mkdir(tree);
+      const body = new TextEncoder().encode('hello\n');
+      const identity = { method: 'sha512', value: createHash('sha512').update(body).digest('base64') };
+      for (const name of ['short.txt', 'elsewhere.txt', 'endless.txt']) {
+        await writeFile(join(spool, `${name}.json`), JSON.stringify({ pubTime: '20261201T000000', baseUrl: `${url}pub/`, relPath: name, size: body.length, identity }));
+      }
+      const run = await runCli(['subscribe', `spool:${spool}`, '--dir', tree, '--once', '--retries', '0']);
+      expect(run.exitCode, run.stderr).toBe(1);
+      expect(run.stderr.match(/held none of the bytes asked for/g)).toHaveLength(2);
+      expect(run.stderr).toMatch(/refused endless\.txt\.json: .*sent more than the 6 bytes of the ranges asked for/);
+      expect(endlessBytes).toBeLessThan(64 << 20);
+      expect((await readdir(tree)).filter((n) => n !== '.zpump')).toEqual([]);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
