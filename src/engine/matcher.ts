@@ -95,6 +95,7 @@ export class SeedMatcher {
   private contDigest: Uint8Array | undefined;
   // Seed offsets of recent windows (seq_matches·B bytes) that matched nothing, slot = offset % MISSES.
   private readonly missAt = new Float64Array(MISSES).fill(-1);
+  private readonly missSpan = new Int32Array(MISSES); // bytes each of them covered
   // A period found in the seed: buf[i] === buf[i - period] for seed offsets i in [perFrom, perTo).
   private period = 0;
   private perFrom = 0;
@@ -203,11 +204,13 @@ export class SeedMatcher {
         }
       }
       // The hot loop: roll both windows a byte at a time until the filter says "maybe".
+      let onlyLast = false; // the filter said no: only the last block (looked up alone) can match
       for (;;) {
         const s0 = r0 & mask;
         const s1 = seq2 ? r1 & mask : 0;
         const f = (Math.imul(s0, 0x9e3779b1) ^ Math.imul(s1 + 0x7f4a7c15, 0x85ebca6b)) >>> fShift;
-        if ((filter[f >>> 3]! & (1 << (f & 7))) !== 0 || (lastOpen && s0 === lastWeak)) break;
+        if ((filter[f >>> 3]! & (1 << (f & 7))) !== 0) break;
+        if (lastOpen && s0 === lastWeak) { onlyLast = true; break; }
         if (x + 1 >= limit) return x + 1;
         const out0 = buf[x]!;
         const mid = buf[x + B]!;
@@ -229,11 +232,19 @@ export class SeedMatcher {
         }
         x++;
       }
-      if (this.lookup(buf, x, r0, r1, onBlock, base)) {
+      if (onlyLast ? this.lookupLast(buf, x, onBlock, base) : this.lookup(buf, x, r0, r1, onBlock, base)) {
         x += this.jump;
         fresh = true;
         lastOpen = lastOpen && !known[N - 1];
         continue;
+      }
+      // Nothing here. Through a uniform stretch every window has these same bytes (and sums),
+      // so every lookup would say the same: go to the stretch's last window at once.
+      const v = buf[x]!;
+      if (x >= noSkipUntil && buf[x + B] === v && (!seq2 || buf[x + 2 * B] === v)) {
+        const end = firstOther(buf, x, limit - 1 + ctx, v);
+        if (end - ctx > x) x = end - ctx;
+        else noSkipUntil = end;
       }
       if (x + 1 >= limit) { x++; break; }
       r0 = rollWeakSum(r0, buf[x]!, buf[x + B]!, shift) | 0;
@@ -261,6 +272,7 @@ export class SeedMatcher {
     let d1: Uint8Array | undefined;
     let last = -1;
     let tried = false;
+    let firstMatched = false; // some candidate's strong hash matched the first window
     let prev = -1;
     for (let id = idx.first(bucket); id >= 0; ) {
       const following = idx.following(id);
@@ -276,11 +288,12 @@ export class SeedMatcher {
       if (!tried) {
         tried = true;
         // Same bytes as a window that matched nothing: nothing can match now either.
-        if (this.seenBefore(buf, x, base)) { work.repeats++; return false; }
+        if (this.seenBefore(buf, x, base, seq2 ? 2 * B : B)) { work.repeats++; return false; }
         d0 = this.contAt === base + x ? this.contDigest : undefined;
       }
       d0 ??= this.strong(buf, x, x + B);
       if (idx.strongMatches(id, d0)) {
+        firstMatched = true;
         let ok = true;
         if (pair) {
           d1 ??= this.strong(buf, x + B, x + 2 * B);
@@ -296,7 +309,8 @@ export class SeedMatcher {
     }
     this.contAt = -1;
     if (last < 0) {
-      if (tried) this.missed(base + x);
+      // Only the first window's bytes decided, unless a pair failed on its second window.
+      if (tried) this.missed(base + x, firstMatched ? 2 * B : B);
       else this.staleHit();
       return false;
     }
@@ -308,22 +322,57 @@ export class SeedMatcher {
     return true;
   }
 
-  /** Is the window at x (seq_matches·B bytes) the same as a remembered one that matched nothing? */
-  private seenBefore(buf: Uint8Array, x: number, base: number): boolean {
-    const span = this.index.seqMatches * this.index.blockSize;
+  /**
+   * The last block only (the filter ruled out every pair): seq_matches 2 looks it up alone, and
+   * only the window at x counts, so near the end of a run, where the next window changes at every
+   * byte, the same bytes are still recognised.
+   */
+  private lookupLast(buf: Uint8Array, x: number, onBlock: OnBlock, base: number): boolean {
+    const idx = this.index;
+    const B = idx.blockSize;
+    const id = idx.count - 1;
+    this.work.lookups++;
+    this.work.candidates++;
+    if (this.known[id]) return false;
+    if (this.seenBefore(buf, x, base, B)) { this.work.repeats++; return false; }
+    const d0 = (this.contAt === base + x ? this.contDigest : undefined) ?? this.strong(buf, x, x + B);
+    this.contAt = -1;
+    if (!idx.strongMatches(id, d0)) {
+      this.missed(base + x, B);
+      return false;
+    }
+    this.take(id, x, onBlock);
+    this.next = -1;
+    this.jump = B;
+    if (this.log) this.record(1, base + x, B, id + 1, -1);
+    return true;
+  }
+
+  /**
+   * Are the bytes at x the same as those of a remembered window that matched nothing? Each
+   * remembered window says how many bytes decided (the first window's, or both when a pair failed
+   * on its second); a lookup of the last block alone needs only the first window (`maxSpan`).
+   */
+  private seenBefore(buf: Uint8Array, x: number, base: number, maxSpan: number): boolean {
     const y = base + x;
     const missAt = this.missAt;
+    const missSpan = this.missSpan;
     const P = this.period;
     // In a known periodic stretch: the window one period back matched nothing.
-    if (P > 0 && missAt[(y - P) % MISSES] === y - P && this.periodic(buf, base, y, y + span)) {
-      missAt[y % MISSES] = y;
-      return true;
+    const back = (y - P) % MISSES;
+    if (P > 0 && missAt[back] === y - P) {
+      const span = Math.min(missSpan[back]!, maxSpan);
+      if (this.periodic(buf, base, y, y + span)) {
+        this.missed(y, span);
+        return true;
+      }
     }
     // Otherwise compare with the remembered windows; a hit gives the period to follow.
     let compares = 0;
     for (let k = 0; k < MISSES; k++) {
       const c = missAt[k]!;
       if (c < base || c >= y) continue; // forgotten, or its bytes are no longer in buf
+      const span = Math.min(missSpan[k]!, maxSpan);
       const cx = c - base;
       if (buf[cx] !== buf[x] || buf[cx + span - 1] !== buf[x + span - 1] || buf[cx + (span >>> 1)] !== buf[x + (span >>> 1)]) continue;
       if (compares++ >= 2) break; // bounds the cost when many look alike at their ends
@@ -331,7 +380,7 @@ export class SeedMatcher {
         this.period = y - c;
         this.perFrom = y;
         this.perTo = y + span;
-        missAt[y % MISSES] = y;
+        this.missed(y, span);
         return true;
       }
     }
@@ -353,8 +402,9 @@ export class SeedMatcher {
     return true;
   }
 
-  private missed(at: number): void {
+  private missed(at: number, span: number): void {
     this.missAt[at % MISSES] = at;
+    this.missSpan[at % MISSES] = span;
   }
 
   // The filter let a window through but no missing block has its weak sums: once that has

@@ -130,6 +130,15 @@ describe('optimised matcher = the plain rules', () => {
     const seed = concat(new Uint8Array(2 * B + 10).fill(2), new Uint8Array(3 * B), seededBytes(B, 10));
     cases.push(['a uniform stretch that matched nothing, then zeros that match', target, seed, B]);
   }
+  {
+    // A uniform seed against a target of zero blocks ending in a zero block, which is looked up
+    // alone wherever the next window has changed: the end of each run (this once hashed at every
+    // byte of it), then zeros that match.
+    const B = 64 * 1024;
+    const target = new Uint8Array(3 * B + 100);
+    const seed = concat(new Uint8Array(B + 2000).fill(2), seededBytes(B, 11), new Uint8Array(B + 500));
+    cases.push(['a uniform seed against zero blocks, the last one short', target, seed, B]);
+  }
   for (const [name, target, seed, B] of cases) {
     it(name, async () => {
       const index = new BlockIndex(await controlOf(target, B));

@@ -117,6 +117,17 @@ describe('seed scan cost on pathological inputs', () => {
     }
   });
 
+  it('a uniform seed against a target of zeros only: the last block, looked up alone, too', async () => {
+    const B = MiB;
+    const target = new Uint8Array(8 * B);
+    const seed = new Uint8Array(8 * B).fill(1);
+    const { missing, index, matcher } = await scan(target, seed, B, 4 * B);
+    expect(missing).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(matcher.work.strongHashes).toBeLessThanOrEqual(4 * index.count);
+    // One lookup per byte only where the next window changes at every byte (the last 2 blocks).
+    expect(matcher.work.lookups).toBeLessThanOrEqual(3 * B);
+  });
+
   it('periodic data with a short period, every phase a zero block\'s weak sum (1 MiB blocks)', async () => {
     const B = MiB;
     const period = seededBytes(16, 4);
