@@ -37,13 +37,14 @@ export interface ParallelWork {
 export class ParallelScan {
   readonly work: ParallelWork = { parts: 0, adopted: 0, fallbackBytes: 0 };
   private readonly idle: Worker[] = [];
+  private readonly workers: Worker[] = [];
 
+  // Threads start with the first seed worth cutting: a small sync never pays for them.
   private constructor(
-    private readonly workers: Worker[],
+    private readonly spawn: () => Worker,
+    private readonly count: number,
     private readonly partBytes: number | undefined,
-  ) {
-    this.idle.push(...workers);
-  }
+  ) {}
 
   /**
    * Worker threads for a sync writing to `outPath`, a new file of the target's length that reads as
@@ -59,12 +60,9 @@ export class ParallelScan {
     const records = new SharedArrayBuffer(cf.records.length);
     new Uint8Array(records).set(cf.records);
     const setup: ScanWorkerSetup = { blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records, outPath };
-    const workers: Worker[] = [];
-    for (let i = 0; i < count; i++) {
-      // A small young generation: the scan allocates little, and each MB here is RSS per thread.
-      workers.push(new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } }));
-    }
-    return new ParallelScan(workers, partBytes);
+    // A small young generation: the scan allocates little, and each MB here is RSS per thread.
+    const spawn = (): Worker => new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
+    return new ParallelScan(spawn, count, partBytes);
   }
 
   /** Workers close their handle on the output file, then exit. */
@@ -79,8 +77,13 @@ export class ParallelScan {
   /** Scan a seed on the workers; false if it is too small to be worth cutting. */
   async scan(fh: FileHandle, path: string, size: number, s: SeedScanner): Promise<boolean> {
     const ctx = s.index.seqMatches * s.index.blockSize;
-    const partSize = this.partBytes ?? Math.max(MIN_PART, 8 * ctx, Math.ceil(size / (this.workers.length * 4)));
+    const partSize = this.partBytes ?? Math.max(MIN_PART, 8 * ctx, Math.ceil(size / (this.count * 4)));
     if (size < 2 * partSize || partSize < 2 * ctx) return false;
+    while (this.workers.length < this.count) {
+      const w = this.spawn();
+      this.workers.push(w);
+      this.idle.push(w);
+    }
     const parts: Array<{ from: number; to: number }> = [];
     for (let from = 0; from < size; from += partSize) parts.push({ from, to: Math.min(size, from + partSize) });
     const results = new Map<number, ScanJobResult>();
