@@ -5,7 +5,12 @@
 
 import { readFile } from 'node:fs/promises';
 
-export function watchChildIo(pid: number | undefined, stallMs: number, onStall: () => void): () => void {
+/**
+ * `maxCalls`: read and write calls the child may make in all. Against a server that answers a
+ * range request with other bytes, zsync 0.6.2 asks again at once, forever (thousands of requests
+ * a second: never quiet, so never a stall); past `maxCalls` that is `onRunaway`.
+ */
+export function watchChildIo(pid: number | undefined, stallMs: number, onStall: () => void, runaway?: { maxCalls: number; onRunaway: () => void }): () => void {
   if (pid === undefined) return () => undefined;
   let last = '';
   let quietSince = Date.now();
@@ -16,6 +21,12 @@ export function watchChildIo(pid: number | undefined, stallMs: number, onStall: 
     readFile(`/proc/${pid}/io`, 'utf8')
       .then((text) => {
         const counters = text.split('\n').filter((l) => /^(rchar|wchar|syscr|syscw):/.test(l)).join(' ');
+        const calls = [...counters.matchAll(/sysc[rw]: (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+        if (runaway && calls > runaway.maxCalls) {
+          clearInterval(timer);
+          runaway.onRunaway();
+          return;
+        }
         const now = Date.now();
         if (counters !== last) {
           last = counters;

@@ -5,7 +5,7 @@
 // it is zsync's working directory and TMPDIR, and it goes away on every exit path, so a failed or
 // killed zsync can neither litter the target's folder nor keep a full disk full for the js fallback.
 
-import { chmod, rename, utimes, writeFile } from 'node:fs/promises';
+import { chmod, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { renderControlFile, wholeFileChecks } from '../format/control-file.js';
@@ -74,16 +74,24 @@ export async function zsyncClientSync(request: SyncRequest): Promise<SyncResult>
     work.setKill(() => child.kill('SIGKILL'));
     const stallMs = request.transport?.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     let stalled = false;
+    let runaway = false;
+    // Generous: a few calls per block of the file and of every seed, the way zsync reads, writes
+    // and fetches them, and room for small files; a request loop passes it within seconds.
+    const seedBytes = (await Promise.all(request.seeds.map((seed) => stat(seed).then((st) => st.size, () => 0)))).reduce((a, b) => a + b, 0);
+    const maxCalls = 20_000 + 16 * Math.ceil((cf.length + seedBytes) / cf.blockSize);
     const unwatch = watchChildIo(child.pid, stallMs, () => {
       stalled = true;
       child.kill('SIGKILL');
-    });
+    }, { maxCalls, onRunaway: () => { runaway = true; child.kill('SIGKILL'); } });
     const run = await child.finally(unwatch);
     const stoppedBy = interruption();
     if (stoppedBy) throw new ZpumpError('E_IO', `interrupted by ${stoppedBy}: zsync stopped, ${request.target} was left unchanged`);
     if (stalled) {
       // Not E_BACKEND: the js engine would wait for the same silent server.
       throw new ZpumpError('E_NETWORK', `${request.dataUrl}: stalled, zsync received nothing for ${stallMs / 1000} s (--stall-timeout): transfer abandoned`, { data: { url: request.dataUrl, stalled: true } });
+    }
+    if (runaway) {
+      throw new ZpumpError('E_BACKEND', `zsync kept asking ${request.dataUrl} for data without end (over ${maxCalls} reads and writes: the server answers ranges with other bytes?); abandoned`, { data: { url: request.dataUrl } });
     }
     if (run.exitCode !== 0 || run.signal) {
       // "download available in ...": not any more, the temporary folder goes with the failure.

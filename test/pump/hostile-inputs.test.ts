@@ -336,4 +336,29 @@ describe('a data server that answers without what was asked', () => {
       await tmp.cleanup();
     }
   });
+
+  it.skipIf(!hasZsync)('stops the zsync client that asks again without end (206 for other bytes), then refuses with a reason', async () => {
+    const tmp = await dir({ unsafeCleanup: true });
+    try {
+      const spool = join(tmp.path, 'spool');
+      const tree = join(tmp.path, 'tree');
+      const pub = join(tmp.path, 'pub');
+      for (const d of [spool, tree, pub]) await mkdir(d);
+      const data = seededBytes(300_000, 11);
+      await writeFile(join(pub, 'elsewhere.txt'), data);
+      const message = (await buildFileMessage({ path: join(pub, 'elsewhere.txt'), root: pub, baseUrl: `${url}pub/`, levels: 1, threshold: 1 })).message;
+      const old = Buffer.from(data);
+      old.fill(1, 0, 20_000);
+      await writeFile(join(tree, 'elsewhere.txt'), old);
+      await utimes(join(tree, 'elsewhere.txt'), new Date('2020-01-01'), new Date('2020-01-01'));
+      await writeFile(join(spool, 'm.json'), renderAnnouncement(message));
+      const run = await runCli(['subscribe', `spool:${spool}`, '--dir', tree, '--once', '--retries', '0', '--engine', 'zsync']);
+      expect(run.exitCode, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(/zsync kept asking .* for data without end/);
+      expect((await readFile(join(tree, 'elsewhere.txt'))).equals(old)).toBe(true);
+      expect((await readdir(tree)).filter((n) => n !== '.zpump')).toEqual(['elsewhere.txt']);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
 });
