@@ -48,15 +48,22 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
         t.matcher.resetSeed();
         // A piece at a time, given up after EMPTY_PIECES pieces that found nothing: content that
         // changed where it is (no block to find) costs a few blocks of sliding, not the whole run.
-        for (let at = from, empty = 0; at < to && empty < EMPTY_PIECES && !t.matcher.complete; ) {
+        // Pieces double while they find blocks (a long shifted stretch costs a few calls, not one per two blocks).
+        for (let at = from, empty = 0, piece = 2 * B; at < to && empty < EMPTY_PIECES && !t.matcher.complete; ) {
           const found = t.matcher.knownCount;
-          const end = Math.min(to, at + 2 * B);
+          const end = Math.min(to, at + piece);
           const stopped = await scanRange(fh, seed, size, t.matcher, at, end, (id, buf, pos, x) => {
             t.shift[id] = x - id * B;
             t.write(id, buf, pos);
           }, undefined, SLIDE_PIECE, buffers);
           at = Math.max(stopped, end);
-          empty = t.matcher.knownCount > found ? 0 : empty + 1;
+          if (t.matcher.knownCount > found) {
+            empty = 0;
+            piece *= 2;
+          } else {
+            empty++;
+            piece = 2 * B;
+          }
         }
       } else if (shifts[0] !== 0) {
         await tryBlocksAt(fh, seed, size, t, a, b, shifts[0]!, placesBuffer(B));
