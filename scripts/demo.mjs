@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The newcomer's first run: the whole pump on embedded defaults — no broker, no server, all in a
-// temp dir. A publisher tree with a seeded 256 MiB data set is announced to a spool (signatures
-// inside the messages); a subscriber applies the spool to its own tree (data URLs are file: here,
+// temp dir. A publisher tree with a seeded 256 MiB data set is announced to a spool (a coarse
+// signature inside each message, a fine .zsync beside each large file); a subscriber applies the spool to its own tree (data URLs are file: here,
 // hence --allow-file); 1% of the data is rewritten in place, announced again, and applied again:
 // only the changed blocks travel. Prints what a user wants to see at each step.
 
@@ -26,13 +26,18 @@ const zpump = (...args) => {
 };
 const jsonLines = (text) => text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 const files = (root) => readdirSync(root, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name));
+// The data: not the fine .zsync signatures announce writes beside large files, nor the
+// subscriber's own .zpump/ folder (kept signatures, rejected messages).
+const dataFiles = (root) => files(root).filter((p) => !p.endsWith('.zsync') && !relative(root, p).split('/').includes('.zpump'));
 const sha1 = (path) => createHash('sha1').update(readFileSync(path)).digest('hex');
 
 function announceAll(label) {
   const started = performance.now();
-  const results = jsonLines(zpump('announce', '--json', '--base-url', `file://${pub}/`, '--root', pub, '--post', `spool:${spool}`, ...files(pub)).stdout);
-  const signed = results.filter((r) => r.signature !== 'none').length;
-  console.log(`${label}: announced ${results.length} files to spool:${relative(dir, spool)} (${signed} with a signature inside, ${results.length - signed} small ones sent whole) in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+  const results = jsonLines(zpump('announce', '--json', '--base-url', `file://${pub}/`, '--root', pub, '--post', `spool:${spool}`, ...dataFiles(pub)).stdout);
+  const signed = results.filter((r) => r.signature !== 'none');
+  const twoLevel = signed.filter((r) => r.levels).length;
+  const how = twoLevel ? `${signed.length} with a coarse signature inside and ${twoLevel} fine .zsync beside the file` : `${signed.length} with a signature inside`;
+  console.log(`${label}: announced ${results.length} files to spool:${relative(dir, spool)} (${how}, ${results.length - signed.length} small ones sent whole) in ${((performance.now() - started) / 1000).toFixed(2)} s`);
 }
 
 function subscribeOnce(label) {
@@ -46,8 +51,8 @@ function subscribeOnce(label) {
 }
 
 function compareTrees() {
-  const a = files(pub).map((p) => [relative(pub, p), sha1(p)]).sort();
-  const b = files(sub).map((p) => [relative(sub, p), sha1(p)]).sort();
+  const a = dataFiles(pub).map((p) => [relative(pub, p), sha1(p)]).sort();
+  const b = dataFiles(sub).map((p) => [relative(sub, p), sha1(p)]).sort();
   const same = JSON.stringify(a) === JSON.stringify(b);
   console.log(`  trees identical (SHA-1 of all ${a.length} files): ${same ? 'yes' : 'NO'}`);
   for (const [rel, hash] of a.filter(([r]) => !r.endsWith('.txt'))) console.log(`    ${hash}  ${rel}`);
@@ -63,7 +68,7 @@ try {
   const large = [['model/run12/field.bin', TOTAL / 2], ['model/run12/field2.bin', TOTAL / 4], ['obs/radar.bin', TOTAL / 4 - 40_000]];
   large.forEach(([rel, size], i) => writeSeededFile(join(pub, rel), size, i + 1));
   for (let i = 0; i < 4; i++) writeSeededFile(join(pub, 'obs', `station-${i}.txt`), 10_000, 10 + i);
-  console.log(`\npublisher tree: ${files(pub).length} files, ${MiB(TOTAL)}\n`);
+  console.log(`\npublisher tree: ${dataFiles(pub).length} files, ${MiB(TOTAL)}\n`);
 
   announceAll('1. first publication');
   subscribeOnce('2. subscriber, empty tree');
