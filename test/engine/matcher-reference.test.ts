@@ -4,23 +4,12 @@
 // offsets, on seeds mixing random data, zero and fill runs, short periods and shifted copies.
 
 import { describe, expect, it } from 'vitest';
-import { BlockRecordWriter } from '../../src/engine/block-records.js';
 import { BlockIndex } from '../../src/engine/block-index.js';
 import { SeedMatcher } from '../../src/engine/matcher.js';
 import { createMd4, md4Padded, type Md4 } from '../../src/engine/md4.js';
 import { rollWeakSum, weakSum } from '../../src/engine/rsum.js';
-import type { ControlFile } from '../../src/format/control-file.js';
-import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
 import { lcg, seededBytes } from '../helpers/data.js';
-
-async function controlOf(data: Uint8Array, blockSize: number): Promise<ControlFile> {
-  const hashLengths = zsyncmakeHashLengths(data.length, blockSize);
-  const records = new Uint8Array(Math.ceil(data.length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
-  const w = new BlockRecordWriter(await createMd4(), blockSize, hashLengths, records, 0);
-  w.update(data);
-  w.finish();
-  return { zsyncVersion: '0.6.2', blockSize, length: data.length, hashLengths, urls: [], extraHeaders: [], records };
-}
+import { controlOf } from '../helpers/control-files.js';
 
 /** The rules, one window at a time, every block a candidate: slow and obviously right. */
 function reference(index: BlockIndex, md4: Md4, buf: Uint8Array, size: number): Array<[number, number]> {

@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BlockRecordWriter } from '../../src/engine/block-records.js';
 import { BlockIndex } from '../../src/engine/block-index.js';
 import { SeedMatcher } from '../../src/engine/matcher.js';
 import { createMd4 } from '../../src/engine/md4.js';
 import { planRanges } from '../../src/engine/plan.js';
-import type { ControlFile } from '../../src/format/control-file.js';
-import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
 import { lcg, seededBytes } from '../helpers/data.js';
-
-async function controlOf(data: Uint8Array, blockSize: number): Promise<ControlFile> {
-  const hashLengths = zsyncmakeHashLengths(data.length, blockSize);
-  const records = new Uint8Array(Math.ceil(data.length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
-  const w = new BlockRecordWriter(await createMd4(), blockSize, hashLengths, records, 0);
-  w.update(data);
-  w.finish();
-  return { zsyncVersion: '0.6.2', blockSize, length: data.length, hashLengths, urls: [], extraHeaders: [], records };
-}
+import { controlOf } from '../helpers/control-files.js';
 
 /** Scan the whole seed in one buffer (with zsync's zero padding) and rebuild what was found. */
 async function scan(target: Uint8Array, seed: Uint8Array, blockSize: number) {

@@ -5,23 +5,12 @@
 // also refuses to run past a budget, so a regression fails fast instead of hashing for minutes.
 
 import { describe, expect, it } from 'vitest';
-import { BlockRecordWriter } from '../../src/engine/block-records.js';
 import { BlockIndex } from '../../src/engine/block-index.js';
 import { SeedMatcher } from '../../src/engine/matcher.js';
 import { createMd4, type Md4 } from '../../src/engine/md4.js';
 import { weakSum } from '../../src/engine/rsum.js';
-import type { ControlFile } from '../../src/format/control-file.js';
-import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
 import { seededBytes } from '../helpers/data.js';
-
-async function controlOf(data: Uint8Array, blockSize: number): Promise<ControlFile> {
-  const hashLengths = zsyncmakeHashLengths(data.length, blockSize);
-  const records = new Uint8Array(Math.ceil(data.length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
-  const w = new BlockRecordWriter(await createMd4(), blockSize, hashLengths, records, 0);
-  w.update(data);
-  w.finish();
-  return { zsyncVersion: '0.6.2', blockSize, length: data.length, hashLengths, urls: [], extraHeaders: [], records };
-}
+import { controlOf } from '../helpers/control-files.js';
 
 /** An MD4 that throws once asked for more than `budget` digests. */
 async function budgetedMd4(budget: number): Promise<Md4> {

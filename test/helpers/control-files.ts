@@ -3,9 +3,11 @@
 // records, the way other generators or a careless hand would leave it.
 
 import { makeControlBytes } from '../../src/backends/js.js';
+import { BlockRecordWriter } from '../../src/engine/block-records.js';
+import { createMd4 } from '../../src/engine/md4.js';
 import type { StrongHashName } from '../../src/engine/strong-hash.js';
-import { renderControlFile } from '../../src/format/control-file.js';
-import type { HashLengths } from '../../src/format/hash-lengths.js';
+import { renderControlFile, type ControlFile } from '../../src/format/control-file.js';
+import { zsyncmakeHashLengths, type HashLengths } from '../../src/format/hash-lengths.js';
 import { readSignature } from '../../src/local/signature-reader.js';
 
 export interface Edit {
@@ -48,4 +50,14 @@ export function edit(bytes: Uint8Array, edits: Edit[], add: string[] = [], tail?
   for (const e of edits) lines = lines.flatMap((l) => (l.startsWith(`${e.key}: `) ? (e.line === null ? [] : [e.line]) : [l]));
   lines.push(...add);
   return Buffer.concat([Buffer.from(lines.join('\n') + '\n\n', 'latin1'), buf.subarray(end + 2), Buffer.from(tail ?? [])]);
+}
+
+/** The parsed control file zsyncmake 0.6.2 would write for `data` at this block size, made in memory. */
+export async function controlOf(data: Uint8Array, blockSize: number): Promise<ControlFile> {
+  const hashLengths = zsyncmakeHashLengths(data.length, blockSize);
+  const records = new Uint8Array(Math.ceil(data.length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
+  const w = new BlockRecordWriter(await createMd4(), blockSize, hashLengths, records, 0);
+  w.update(data);
+  w.finish();
+  return { zsyncVersion: '0.6.2', blockSize, length: data.length, hashLengths, urls: [], extraHeaders: [], records };
 }

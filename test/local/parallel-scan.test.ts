@@ -8,28 +8,17 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlockRecordWriter } from '../../src/engine/block-records.js';
 import { BlockIndex } from '../../src/engine/block-index.js';
 import { SeedMatcher } from '../../src/engine/matcher.js';
 import { createMd4 } from '../../src/engine/md4.js';
 import { planRanges } from '../../src/engine/plan.js';
-import type { ControlFile } from '../../src/format/control-file.js';
-import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
 import { ParallelScan } from '../../src/local/parallel-scan.js';
 import { scanSeedFile } from '../../src/local/seed-scan.js';
 import { seededBytes } from '../helpers/data.js';
+import { controlOf } from '../helpers/control-files.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-async function controlOf(data: Uint8Array, blockSize: number): Promise<ControlFile> {
-  const hashLengths = zsyncmakeHashLengths(data.length, blockSize);
-  const records = new Uint8Array(Math.ceil(data.length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes));
-  const w = new BlockRecordWriter(await createMd4(), blockSize, hashLengths, records, 0);
-  w.update(data);
-  w.finish();
-  return { zsyncVersion: '0.6.2', blockSize, length: data.length, hashLengths, urls: [], extraHeaders: [], records };
-}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
