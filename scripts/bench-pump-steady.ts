@@ -14,14 +14,14 @@
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseSize } from '../src/commands/flags.js';
-import { seededBytes } from '../test/helpers/data.js';
 import { startNginx, type NginxServer } from '../test/helpers/nginx.js';
 // @ts-expect-error plain JS helper shared with the other benchmarks
 import { CLI, arg, median, table, timed, writeSeededFile } from './lib/bench.mjs';
+import { rewriteScattered } from './lib/rewrite.js';
 
 type Mode = 'delta' | 'whole';
 
@@ -44,24 +44,9 @@ if (!(fraction >= 0 && fraction <= 1)) throw new Error('--fraction expects a num
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs expects a whole number >= 1');
 if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup expects a whole number >= 0');
 
-const PIECE = 4096;
 const names = Array.from({ length: files }, (_, i) => `file-${String(i).padStart(3, '0')}.bin`);
 const totalBytes = files * size;
 const log = (line: string) => { if (!asJson) process.stderr.write(`${line}\n`); };
-
-function rewriteScattered(path: string, seed: number): void {
-  const edits = Math.max(1, Math.round((size * fraction) / PIECE));
-  const patch = seededBytes(PIECE * Math.min(edits, 64), seed);
-  const fd = openSync(path, 'r+');
-  try {
-    for (let i = 0; i < edits; i++) {
-      const at = Math.floor(((i + 0.37) / edits) * (size - PIECE));
-      writeSync(fd, patch, (i % 64) * PIECE, PIECE, at);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function sha1(path: string): string {
   return createHash('sha1').update(readFileSync(path)).digest('hex');
@@ -95,7 +80,7 @@ try {
   for (const [i, name] of names.entries()) {
     writeSeededFile(join(v1, name), size, 1000 + i);
     copyFileSync(join(v1, name), join(v2, name));
-    rewriteScattered(join(v2, name), 5000 + i);
+    rewriteScattered(join(v2, name), size, fraction, 5000 + i);
   }
   const want1 = names.map((n) => sha1(join(v1, n)));
   const want2 = names.map((n) => sha1(join(v2, n)));

@@ -15,17 +15,17 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { parseSize } from '../src/commands/flags.js';
-import { seededBytes } from '../test/helpers/data.js';
 import { startNginx, type NginxServer } from '../test/helpers/nginx.js';
 import { startRabbitmq, type RabbitmqServer } from '../test/helpers/rabbitmq.js';
 // @ts-expect-error plain JS helper shared with the other benchmarks
 import { CLI, arg, median, table, writeSeededFile } from './lib/bench.mjs';
+import { rewriteScattered } from './lib/rewrite.js';
 
 type Mode = 'delta' | 'whole';
 
@@ -46,7 +46,6 @@ if (!(fraction >= 0 && fraction <= 1)) throw new Error('--fraction expects a num
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs expects a whole number >= 1');
 if (!['auto', 'zsync', 'js'].includes(engine)) throw new Error('--engine expects auto, zsync or js');
 
-const PIECE = 4096;
 const names = Array.from({ length: files }, (_, i) => `file-${String(i).padStart(3, '0')}.bin`);
 const totalBytes = files * size;
 
@@ -98,21 +97,6 @@ function listTree(dir: string): string[] {
     .map((e) => relative(dir, join(e.parentPath, e.name)))
     .filter((rel) => rel.split('/')[0] !== '.zpump')
     .sort();
-}
-
-/** Rewrite `fraction` of the file in place: evenly scattered, unaligned 4 KiB pieces of other seeded bytes. */
-function rewriteScattered(path: string, seed: number): void {
-  const edits = Math.max(1, Math.round((size * fraction) / PIECE));
-  const patch = seededBytes(PIECE * Math.min(edits, 64), seed);
-  const fd = openSync(path, 'r+');
-  try {
-    for (let i = 0; i < edits; i++) {
-      const at = Math.floor(((i + 0.37) / edits) * (size - PIECE));
-      writeSync(fd, patch, (i % 64) * PIECE, PIECE, at);
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 interface Proc {
@@ -216,7 +200,7 @@ try {
         await sleep(1); // file by file, so that RabbitMQ's start goes on meanwhile
         writeSeededFile(join(oldDir, name), size, 1000 + i);
         copyFileSync(join(oldDir, name), join(pub, name));
-        rewriteScattered(join(pub, name), 5000 + i);
+        rewriteScattered(join(pub, name), size, fraction, 5000 + i);
       }
     })(),
   ]);
