@@ -38,8 +38,9 @@ function program(setExit: (code: number) => void): Command {
     .command('make')
     .summary('write FILE.zsync (zsyncmake-compatible) for each FILE')
     .description(
-      'Write a zsync control file (signature) for each FILE, byte for byte what zsyncmake 0.6.2 writes.\n' +
-        'Files below --threshold get no signature (exit 0 with a note): they are cheaper to send whole.',
+      'Write a zsync control file (signature) for each FILE, byte for byte what zsyncmake 0.6.2 writes ' +
+        '(--format 0.8: what upstream zsyncmake 0.7+ writes). Files below --threshold get no signature ' +
+        '(exit 0 with a note): they are cheaper to send whole.',
     )
     .argument('<FILE...>', 'files to sign')
     .addOption(new Option('-b, --block-size <SIZE|auto>', `block size, a power of two from 1k to 64M (${BLOCK_SIZE_HELP}); auto = smallest power of two >= 4k whose signature fits --budget`).default('auto').argParser(usage(parseBlockSize)))
@@ -63,9 +64,11 @@ function program(setExit: (code: number) => void): Command {
       .command('sync')
       .summary('bring TARGET up to date with what CONTROL describes, fetching only changed blocks')
       .description(
-        'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range\n' +
-          'requests, SFTP reads (sftp://user@host:port/path) or a file: URL or path. The result replaces TARGET\n' +
-          'only after its SHA-1 matches.',
+        'Rebuild TARGET from the blocks it (and any --seed) already has, fetching only the rest with HTTP range ' +
+          'requests, SFTP reads (sftp://user@host:port/path) or a file: URL or path. The result replaces TARGET ' +
+          "only after one whole-file check passes: the announcement's identity (sha512 or md5) when CONTROL is " +
+          "a message, else the control file's SHA-1 or File-Hash. A two-level message fetches only the fine " +
+          'records and blocks it needs.',
       )
       .argument('<CONTROL>', 'path or http(s) URL of a .zsync, or an announcement (.json file, - for stdin)')
       .argument('[TARGET]', "the local file to update (default: the control file's Filename)")
@@ -131,9 +134,12 @@ function program(setExit: (code: number) => void): Command {
       .command('announce')
       .summary('make a notification message per file, its signature inside, and post it')
       .description(
-        'Post one announcement per FILE (Sarracenia v03 JSON: relPath, size, mtime, sha512 identity) with the\n' +
-          "file's zsync signature inside when it is at or above --threshold. Subscribers fetch the data from\n" +
-          '--base-url + relPath, reusing the blocks they already have.',
+        'Post one announcement per FILE (Sarracenia v03 JSON, or a WIS2 notification message with ' +
+          '--format wis2: relPath, size, mtime, sha512 identity). At or above --threshold the file gets two ' +
+          'signatures: a coarse one inside the message (sized to fit --message-limit) and a fine FILE.zsync ' +
+          'written beside it (or under --signature-dir) before the message is posted; --levels 1 sends one ' +
+          'signature instead. Subscribers fetch the data from --base-url + relPath, reusing the blocks they ' +
+          'already have.',
       )
       .argument('<FILE...>', 'files to announce'),
   )
@@ -168,8 +174,8 @@ function program(setExit: (code: number) => void): Command {
       .summary('apply announcements to a local tree, fetching only changed blocks')
       .description(
         'Take announcements from SOURCE and bring --dir up to date: files without a signature or without a local ' +
-          'copy are fetched whole, the others synced block by block; each result is verified (SHA-1 and the sha512 ' +
-          'identity) before it replaces the old copy, and a message is acknowledged only after that. Refused ' +
+          'copy are fetched whole, the others synced block by block; each result is verified against the message\'s ' +
+          'identity (sha512 or md5) before it replaces the old copy, and a message is acknowledged only after that. Refused ' +
           'messages (bad JSON, a relPath leaving --dir, a disallowed URL scheme...) are set aside with the reason: ' +
           'spool:DIR/rejected/, or --rejected for the brokers.\n\n' +
           'SOURCE: spool:DIR | amqp[s]://user:pass@host/vhost | mqtt[s]://host:port | - (JSON lines on stdin)',
