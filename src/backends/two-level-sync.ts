@@ -14,6 +14,7 @@ import { planRanges, rangeBytes } from '../engine/plan.js';
 import { createStrongHasher, type StrongHasher } from '../engine/strong-hash.js';
 import { isZpumpError, ZpumpError } from '../errors.js';
 import { strongHashOf, wholeFileChecks, type ControlFile } from '../format/control-file.js';
+import { finalCheck } from '../local/final-check.js';
 import { OutputFile } from '../local/output-file.js';
 import { scanCoarse } from '../local/coarse-scan.js';
 import { isAllZero } from '../local/seed-scan.js';
@@ -81,9 +82,10 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
   if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the zsync 0.6.x client handles: use --engine zsync or auto');
   const index = new BlockIndex(cf);
   const md4 = await createStrongHasher(strongHashOf(cf));
-  const checks = wholeFileChecks(cf);
+  // One whole-file check: the message's sha512 when there is one (local/final-check.ts).
+  const check = finalCheck(wholeFileChecks(cf), request.sha512, request.md5InBeforeCommit);
   const matcher = new SeedMatcher(index, md4);
-  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, { sha1: checks.sha1 !== undefined, sha256: checks.sha256 !== undefined, sha512: request.sha512 !== undefined });
+  const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
   try {
     const shifts = await coarseScan(request, index, matcher, md4, out);
     let fetched: FetchOutcome | undefined;
@@ -104,10 +106,10 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
       }
     }
     await request.beforeCommit?.(out.path);
-    await out.commit({ sha1: checks.sha1, sha256: checks.sha256, sha512Base64: request.sha512 }, request.mtime ?? cf.mtime);
+    await out.commit(check.expected, request.mtime ?? cf.mtime);
     return {
       engine: 'js', target: request.target, length: cf.length, bytesReused: cf.length - dataBytes, bytesFetched: fetched?.bytesFetched ?? 0,
-      requests: fetched?.requests ?? 0, verified: checks.sha1 !== undefined || checks.sha256 !== undefined,
+      requests: fetched?.requests ?? 0, verified: check.verified,
       ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}),
     };
   } catch (error) {

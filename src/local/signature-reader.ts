@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { BlockRecordWriter } from '../engine/block-records.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import { ZpumpError, fromSystemError } from '../errors.js';
@@ -20,6 +19,7 @@ import type { HashJob, HashJobResult } from './hash-worker.js';
 import { writeLevelRecords } from './level-records.js';
 import type { Md4 } from '../engine/md4.js';
 import { workerUrl } from './worker-url.js';
+import { acquireHashWorkers, giveSharedMemory, releaseHashWorkers, takeSharedMemory } from './hash-pool.js';
 
 export interface FileSignature {
   length: number;
@@ -208,12 +208,14 @@ async function hashHere(job: Job): Promise<void> {
   for (const w of streamed) w.finish();
 }
 
+/** Job ids unique in the process: workers are shared by every read, results find their read by id. */
+let nextJobId = 0;
+
 async function hashInWorkers(job: Job, parallel: Level[], count: number, url: URL): Promise<void> {
   const chunk = job.chunk;
   const slots = count * 2 + 1; // per worker one being hashed and one queued; one for this thread
-  const shared = new SharedArrayBuffer(slots * chunk);
-  // Small heaps: a worker allocates only a few small arrays per chunk, and RSS must stay low.
-  const pool = Array.from({ length: count }, () => new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } }));
+  const shared = takeSharedMemory(slots * chunk);
+  const pool = acquireHashWorkers(count, url);
   const inFlight = new Array<number>(count).fill(0);
   const freeSlots = Array.from({ length: slots }, (_, i) => i);
   const pending = new Map<number, { slot: number; worker: number; offset: number }>();
@@ -221,9 +223,10 @@ async function hashInWorkers(job: Job, parallel: Level[], count: number, url: UR
   let wake: (() => void) | undefined;
   const notify = (): void => { const w = wake; wake = undefined; w?.(); };
 
-  pool.forEach((worker, w) => {
-    worker.on('message', (result: HashJobResult) => {
-      const p = pending.get(result.id)!;
+  const listeners = pool.map((worker, w) => {
+    const onMessage = (result: HashJobResult): void => {
+      const p = pending.get(result.id);
+      if (!p) return; // another read's result
       pending.delete(result.id);
       try {
         parallel.forEach((l, i) => {
@@ -237,8 +240,11 @@ async function hashInWorkers(job: Job, parallel: Level[], count: number, url: UR
       freeSlots.push(p.slot);
       inFlight[w]!--;
       notify();
-    });
-    worker.on('error', (error) => { failure ??= error; notify(); });
+    };
+    const onError = (error: unknown): void => { failure ??= error; notify(); };
+    const onExit = (): void => { failure ??= new Error('a hashing worker stopped'); notify(); };
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    return () => worker.off('message', onMessage).off('error', onError).off('exit', onExit);
   });
   const waitFor = async (ready: () => boolean): Promise<void> => {
     while (!ready() && failure === undefined) await new Promise<void>((resolve) => { wake = resolve; });
@@ -251,7 +257,6 @@ async function hashInWorkers(job: Job, parallel: Level[], count: number, url: UR
   );
   const here = await createStrongHasher(job.strongHash);
   try {
-    let id = 0;
     for (let offset = 0; offset < job.length; ) {
       await waitFor(() => freeSlots.length > 0);
       const slot = freeSlots.pop()!;
@@ -270,15 +275,18 @@ async function hashInWorkers(job: Job, parallel: Level[], count: number, url: UR
         continue;
       }
       inFlight[w]!++;
+      const id = nextJobId++;
       pending.set(id, { slot, worker: w, offset });
-      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, levels: parallel.map((l) => ({ blockSize: l.blockSize, hashLengths: l.hashLengths })), strongHash: job.strongHash, id: id++ };
+      const message: HashJob = { shared, byteOffset: slot * chunk, length: n, levels: parallel.map((l) => ({ blockSize: l.blockSize, hashLengths: l.hashLengths })), strongHash: job.strongHash, id };
       pool[w]!.postMessage(message);
       offset += n;
       job.onProgress?.(offset, job.length);
     }
     for (const writer of streamed) writer.finish();
     await waitFor(() => pending.size === 0);
+    giveSharedMemory(shared); // only after every job is back: a failed read's workers may still read it
   } finally {
-    await Promise.all(pool.map((worker) => worker.terminate()));
+    for (const off of listeners) off();
+    releaseHashWorkers(pool);
   }
 }
