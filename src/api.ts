@@ -39,6 +39,8 @@ export interface MakeOptions {
   /** '0.8' writes format spec 0.8 (SHA-256 File-Hash, whole digests) with `strongHash` (default MD4); default '0.6.2'. */
   format?: SignatureFormat;
   strongHash?: StrongHashName;
+  /** Also the input's sha512 (MakeResult.sha512) when the js engine makes the signature: one read for both. */
+  sha512?: boolean;
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
@@ -79,6 +81,7 @@ export async function make(options: MakeOptions): Promise<MakeOutcome> {
     filename: basename(input),
     onProgress: options.onProgress,
     ...(spec08 ? { strongHash: options.strongHash ?? 'MD4' } : {}),
+    ...(options.sha512 ? { sha512: true } : {}),
   };
   const result = await withEngine(spec08 ? 'js' : options.engine ?? 'auto', 'zsyncmake', (backend) => backend.make(request));
   return { ...result, input, skipped: false, seconds: seconds() };

@@ -22,6 +22,8 @@ export interface ControlBytesRequest {
   workers?: number;
   /** Write format spec 0.8 (as upstream zsyncmake 0.7+) with this block hash, instead of 0.6.2's format. */
   spec08?: { strongHash: StrongHashName };
+  /** Also the input's sha512 (base64) from the same read. */
+  sha512?: boolean;
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
@@ -31,10 +33,10 @@ export interface ControlBytesRequest {
  * per block, Strong-Hash-Algorithm always written, and for MD4 a Safe: line that lets zsync 0.6.2
  * read it.
  */
-export async function makeControlBytes(request: ControlBytesRequest): Promise<{ bytes: Uint8Array; control: ControlFile }> {
+export async function makeControlBytes(request: ControlBytesRequest): Promise<{ bytes: Uint8Array; control: ControlFile; sha512?: string }> {
   const strongHash = request.spec08?.strongHash;
   const sig = await readSignature(request.input, {
-    blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress,
+    blockSize: request.blockSize, workers: request.workers, onProgress: request.onProgress, ...(request.sha512 ? { sha512: true } : {}),
     ...(strongHash ? { strongHash, fileHash: 'sha256' as const, hashLengths: (length: number) => spec08HashLengths(length, DIGEST_BYTES[strongHash]) } : {}),
   });
   const control: ControlFile = {
@@ -53,7 +55,7 @@ export async function makeControlBytes(request: ControlBytesRequest): Promise<{ 
     control.filename = request.filename;
     if (request.includeMtime) control.mtime = sig.mtime;
   }
-  return { bytes: renderControlFile(control), control };
+  return { bytes: renderControlFile(control), control, ...(sig.sha512 ? { sha512: sig.sha512 } : {}) };
 }
 
 /** The first line's value in spec 0.8 files, as upstream's zsyncmake writes it (zsync-format.md §11). */
@@ -63,9 +65,9 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
   return {
     name: 'js',
     async make(request: MakeRequest): Promise<MakeResult> {
-      const { bytes, control: sig } = await makeControlBytes({ ...request, includeMtime: true, workers: options.workers, ...(request.strongHash ? { spec08: { strongHash: request.strongHash } } : {}) });
+      const { bytes, control: sig, sha512 } = await makeControlBytes({ ...request, includeMtime: true, workers: options.workers, ...(request.strongHash ? { spec08: { strongHash: request.strongHash } } : {}) });
       await writeVerifiedControlFile(request.output, async (handle) => { await handle.writeFile(bytes); });
-      return { engine: 'js', output: request.output, length: sig.length, blockSize: sig.blockSize, records: Math.ceil(sig.length / sig.blockSize), signatureBytes: bytes.length, sha1: sig.sha1 ?? '', ...(sig.fileHash ? { fileHash: `${sig.fileHash.algorithm}:${sig.fileHash.hex}`, strongHash: sig.strongHash } : {}) };
+      return { engine: 'js', output: request.output, length: sig.length, blockSize: sig.blockSize, records: Math.ceil(sig.length / sig.blockSize), signatureBytes: bytes.length, sha1: sig.sha1 ?? '', ...(sig.fileHash ? { fileHash: `${sig.fileHash.algorithm}:${sig.fileHash.hex}`, strongHash: sig.strongHash } : {}), ...(sha512 ? { sha512 } : {}) };
     },
     sync(request: SyncRequest): Promise<SyncResult> {
       return jsSync(request);

@@ -25,6 +25,8 @@ export interface MakeRequest {
   filename: string;
   /** Set: write a format spec 0.8 file with this block hash (js engine); unset: zsyncmake 0.6.2's format. */
   strongHash?: 'MD4' | 'MD5' | 'SHA-224';
+  /** Also the input's sha512 from the same read, if the engine can (js); the caller hashes it otherwise. */
+  sha512?: boolean;
   onProgress?: (bytesRead: number, total: number) => void;
 }
 
@@ -39,6 +41,8 @@ export interface MakeResult {
   /** Spec 0.8 files: "SHA-256:hex" and the block hash. */
   fileHash?: string;
   strongHash?: string;
+  /** base64, when asked for and the engine read the file itself. */
+  sha512?: string;
   fallback?: Fallback;
 }
 

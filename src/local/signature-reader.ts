@@ -30,6 +30,8 @@ export interface FileSignature {
   hashLengths: HashLengths;
   records: Uint8Array;
   threads: number; // hashing threads used (0 = this thread only)
+  /** base64, when options.sha512 asked for it (an announcement's identity from the same read). */
+  sha512?: string;
 }
 
 export interface SignatureOptions {
@@ -42,6 +44,8 @@ export interface SignatureOptions {
   strongHash?: StrongHashName;
   fileHash?: 'sha1' | 'sha256';
   hashLengths?: (length: number, blockSize: number) => HashLengths;
+  /** Also the sha512 of the whole file, base64. */
+  sha512?: boolean;
 }
 
 const CHUNK = 4 << 20;
@@ -50,7 +54,7 @@ const PARALLEL_MIN_BYTES = 32 << 20;
 export async function readSignature(path: string, options: SignatureOptions): Promise<FileSignature> {
   const many = await readSignatures(path, { ...options, levels: [{ blockSize: options.blockSize, ...(options.hashLengths ? { hashLengths: options.hashLengths } : {}) }] });
   const level = many.levels[0]!;
-  const { levels: _levels, sha512: _sha512, ...whole } = many;
+  const { levels: _levels, ...whole } = many;
   return { ...whole, blockSize: level.blockSize, hashLengths: level.hashLengths, records: level.records };
 }
 
@@ -78,8 +82,6 @@ interface Level extends LevelRecords {
 
 export interface MultiSignatureOptions extends Omit<SignatureOptions, 'blockSize' | 'hashLengths'> {
   levels: LevelRequest[];
-  /** Also the sha512 of the whole file (an announcement's identity), base64. */
-  sha512?: boolean;
 }
 
 export interface MultiSignature {

@@ -116,9 +116,12 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
   let signature: BuiltMessage['signature'] = 'none';
   let zsyncPath: string | undefined;
   let engine: string | undefined;
-  const [identity] = await Promise.all([
-    digestFile(options.path, { sha512: true }).then((d) => d.sha512!),
-    (async () => {
+  // The js engine gives the identity from the signature's own read; zsyncmake reads the file
+  // itself, so the identity is hashed here at the same time (two reads, on two cores).
+  const oneRead = before.size >= threshold && (options.engine === 'js' || options.signatureFormat === '0.8' || options.strongHash !== undefined);
+  const [hashed, madeSha512] = await Promise.all([
+    oneRead ? undefined : digestFile(options.path, { sha512: true }).then((d) => d.sha512!),
+    (async (): Promise<string | undefined> => {
       if (before.size < threshold) return;
       // The signature goes to a private temp file unless it is to be published beside the data.
       const beside = `${options.path}.zsync`;
@@ -127,7 +130,7 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
       try {
         // By default the block size is chosen so that the signature still fits inline once in base64.
         const budget = options.budget ?? Math.min(DEFAULT_BUDGET, Math.floor((inlineLimit * 3) / 4));
-        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget, force: true, engine: options.engine, format: options.signatureFormat, strongHash: options.strongHash });
+        const made = await make({ input: options.path, output, blockSize: options.blockSize, budget, force: true, engine: options.engine, format: options.signatureFormat, strongHash: options.strongHash, ...(oneRead ? { sha512: true } : {}) });
         if (made.skipped) return;
         engine = made.engine;
         const bytes = new Uint8Array(await readFile(output));
@@ -142,11 +145,13 @@ export async function buildFileMessage(options: BuildOptions): Promise<BuiltMess
           signature = 'reference';
           zsyncPath = beside;
         }
+        return made.sha512;
       } finally {
         await rm(scratch, { force: true });
       }
     })(),
   ]);
+  const identity = hashed ?? madeSha512 ?? (await digestFile(options.path, { sha512: true })).sha512!;
   // A file rewritten while we read it would give a signature and identity of neither version.
   const after = await stat(options.path).catch(() => undefined);
   if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {

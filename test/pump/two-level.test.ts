@@ -11,6 +11,7 @@ import { dir, type DirectoryResult } from 'tmp-promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fineSignatureOf, parseAnnouncement, renderAnnouncement, type Announcement } from '../../src/format/announcement.js';
 import { parseControlFile, type ControlFile } from '../../src/format/control-file.js';
+import { digestCounter } from '../../src/local/file-digest.js';
 import { readCounter } from '../../src/local/signature-reader.js';
 import { buildFileMessage } from '../../src/pump/message.js';
 import { planLevels } from '../../src/pump/two-level.js';
@@ -87,10 +88,14 @@ describe('two levels: what announce writes', () => {
     await expect(stat(`${path}.zsync`)).rejects.toThrow();
   });
 
-  it('--levels 1 is the one-level announcement it always was', async () => {
+  it('--levels 1 is the one-level announcement it always was, from one read with the js engine', async () => {
     const path = join(tmp.path, 'one-level.bin');
-    await writeFile(path, seededBytes(3 << 20, 7));
+    const data = seededBytes(3 << 20, 7);
+    await writeFile(path, data);
+    const before = { reads: readCounter.files, digests: digestCounter.files };
     const built = await buildFileMessage({ path, root: tmp.path, baseUrl: 'http://h/', levels: 1, engine: 'js' });
+    expect([readCounter.files - before.reads, digestCounter.files - before.digests]).toEqual([1, 0]);
+    expect(built.message.identity.value).toBe(createHash('sha512').update(data).digest('base64'));
     expect(built.signature).toBe('inline');
     expect(built.message.zsync!.fine).toBeUndefined();
     expect(built.levels).toBeUndefined();
