@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // zpump announce (two levels: fine .zsync written, coarse inline, sha512 identity, one read) vs
-// zpump make (one signature, auto block size) and announce --levels 1 on the same seeded file.
+// zpump make (one signature, auto block size), make at the fine level's block size alone, and
+// announce --levels 1 on the same seeded file.
 // Alternates them: one warm-up round (not counted), then timed rounds; medians, peak RSS.
 //   node scripts/bench-announce.mjs [--size 256M-in-bytes] [--rounds 3] [--json]
 // Bars (issue 13): announce <= 1.15 x make, peak RSS <= 96 MB.
@@ -18,6 +19,8 @@ try {
   writeSeededFile(input, size, 20261202);
   const runs = {
     make: [process.execPath, [CLI, 'make', '--engine', 'js', '-o', join(dir, 'make.zsync'), input]],
+    // The fine level's own signature (zsyncmake's default block size: 2 KiB below 100 MB, else 4 KiB), made alone.
+    'make -b FINE': [process.execPath, [CLI, 'make', '--engine', 'js', '-b', size < 100_000_000 ? '2048' : '4096', '-o', join(dir, 'fine.zsync'), input]],
     'announce (2 levels)': [process.execPath, [CLI, 'announce', '--base-url', 'http://h/pub', '--root', dir, input]],
     'announce --levels 1': [process.execPath, [CLI, 'announce', '--levels', '1', '--engine', 'js', '--base-url', 'http://h/pub', '--root', dir, input]],
   };
