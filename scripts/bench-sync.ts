@@ -127,6 +127,7 @@ try {
       const control = `${nginx.url}new.zsync`;
       const wall: Record<string, number[]> = { zsync: [], js: [] };
       const rss: Record<string, number[]> = { zsync: [], js: [] };
+      const cpu: Record<string, number[]> = { zsync: [], js: [] };
       const bytes: Record<string, number> = {};
       let requests = 0;
       for (let round = 0; round <= rounds; round++) {
@@ -135,20 +136,20 @@ try {
           rmSync(target, { force: true });
           copyFileSync(old, target);
           await nginx.clearLog();
-          let run: { seconds: number; rssMb: number; stdout: string };
+          let run: { seconds: number; rssMb: number; cpuSeconds: number; stdout: string };
           try {
             run = tool === 'zsync'
               ? timed('timeout', [String(zsyncTimeout), 'zsync', '-q', '-o', target, control], { cwd: dir })
               : timed(process.execPath, [CLI, 'sync', '--json', '--engine', 'js', ...(threads ? ['--threads', threads] : []), control, target]);
           } catch (error) {
             if (tool === 'js') throw error;
-            run = { seconds: Infinity, rssMb: NaN, stdout: '' }; // zsync stopped at --zsync-timeout
+            run = { seconds: Infinity, rssMb: NaN, cpuSeconds: NaN, stdout: '' }; // zsync stopped at --zsync-timeout
           }
           if (process.argv.includes('--verbose')) console.error(`${c.name} ${blockSize} ${tool} round ${round}: ${run.seconds.toFixed(2)} s`);
           const log = await nginx.readLog();
           bytes[tool] = log.filter((e) => e.path === '/new.bin').reduce((n, e) => n + e.bodyBytesSent, 0);
           if (tool === 'js') requests = JSON.parse(run.stdout).requests;
-          if (round > 0) { wall[tool]!.push(run.seconds); rss[tool]!.push(run.rssMb); }
+          if (round > 0) { wall[tool]!.push(run.seconds); rss[tool]!.push(run.rssMb); cpu[tool]!.push(run.cpuSeconds); }
           rmSync(`${target}.zs-old`, { force: true });
           for (const f of [target, `${target}.part`]) rmSync(f, { force: true });
         }
@@ -160,6 +161,8 @@ try {
         'zsync s': Number.isFinite(z) ? z.toFixed(2) : `> ${zsyncTimeout}`,
         'js s': median(wall.js!).toFixed(2),
         'js/zsync': Number.isFinite(z) ? (median(wall.js!) / z).toFixed(2) : `< ${(median(wall.js!) / zsyncTimeout).toFixed(2)}`,
+        // user + system seconds: steadier than wall time where page-cache writes vary run to run
+        'CPU s zsync / js': Number.isFinite(z) ? `${median(cpu.zsync!).toFixed(2)} / ${median(cpu.js!).toFixed(2)}` : `- / ${median(cpu.js!).toFixed(2)}`,
         'zsync MB fetched': Number.isFinite(z) ? (bytes.zsync! / 1e6).toFixed(1) : '-',
         'js MB fetched': (bytes.js! / 1e6).toFixed(1),
         'js requests': requests,

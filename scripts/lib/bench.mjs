@@ -25,17 +25,21 @@ export function writeSeededFile(path, size, seed) {
   closeSync(fd);
 }
 
-/** Run a command; return wall seconds and peak RSS in MB (when GNU time is installed). */
+/**
+ * Run a command; return wall seconds, peak RSS in MB and CPU seconds (user + system; both from
+ * GNU time when installed). CPU time is the steadier yardstick on a VM whose page-cache writes
+ * vary from 0.5 to 7 s per GiB between runs.
+ */
 export function timed(cmd, args, options = {}) {
   spawnSync('sync');
-  const argv = GNU_TIME ? [GNU_TIME, '-f', '%M', cmd, ...args] : [cmd, ...args];
+  const argv = GNU_TIME ? [GNU_TIME, '-f', '%M %U %S', cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
   const run = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (run.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${run.status}): ${run.stderr}`);
   const lines = run.stderr.trim().split('\n');
-  const rssMb = GNU_TIME ? Number(lines.at(-1)) / 1024 : NaN;
-  return { seconds, rssMb, stdout: run.stdout, stderr: GNU_TIME ? lines.slice(0, -1).join('\n') : run.stderr };
+  const [maxKb, user, system] = GNU_TIME ? lines.at(-1).split(' ').map(Number) : [NaN, NaN, NaN];
+  return { seconds, rssMb: maxKb / 1024, cpuSeconds: user + system, stdout: run.stdout, stderr: GNU_TIME ? lines.slice(0, -1).join('\n') : run.stderr };
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
