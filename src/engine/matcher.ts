@@ -10,7 +10,7 @@
 // fill patterns and, for blocks >= 64 KiB, the weak sum's blindness to them (§11) cost one
 // strong hash per distinct window instead of one per byte.
 
-import type { BlockIndex } from './block-index.js';
+import { FILTER_MASKS, type BlockIndex } from './block-index.js';
 import { md4Padded, type Md4 } from './md4.js';
 import { rollWeakSum, weakSum } from './rsum.js';
 
@@ -59,6 +59,83 @@ export class ScanLog {
   toArray(): Float64Array {
     return this.data.slice(0, this.length);
   }
+}
+
+const STOP_END = 0;
+const STOP_FILTER = 1;
+const STOP_LAST = 2;
+const STOP_UNIFORM = 3;
+// What rollPairs / rollSingles end with (sums, why they stopped): no object per call.
+const rolled = new Int32Array(3);
+
+/**
+ * Window starts from x on (seq_matches 2): test each window's pair of weak sums against the
+ * filter, roll both a byte, until the filter says "maybe" (STOP_FILTER), the window may be the
+ * missing last block (STOP_LAST), the byte leaving equals the two entering at or after
+ * noSkipUntil (STOP_UNIFORM, nothing rolled), or the window at limit - 1 said no (STOP_END,
+ * returns limit). Returns the window start reached; sums and reason in `rolled`. Kept small and
+ * apart from scan() so the JIT keeps everything in registers: this loop is the scan's cost on
+ * data with nothing to reuse.
+ */
+function rollPairs(
+  buf: Uint8Array, x: number, limit: number, r0: number, r1: number, B: number, outShift: number, mask: number,
+  filter: Int32Array, fShift: number, lastWeak: number, lastOpen: boolean, noSkipUntil: number,
+): number {
+  const masks = FILTER_MASKS;
+  const B2 = 2 * B;
+  const stop = limit - 1;
+  let why = STOP_END;
+  for (;;) {
+    const s0 = r0 & mask;
+    let h = Math.imul(s0 ^ Math.imul(r1 & mask, 0x85ebca6b), 0x9e3779b1); // = filterHash(s0, s1)
+    h ^= h >>> 15;
+    const m = masks[h & 1023]!;
+    if ((filter[h >>> fShift]! & m) === m) { why = STOP_FILTER; break; }
+    if (lastOpen && s0 === lastWeak) { why = STOP_LAST; break; }
+    if (x >= stop) { x++; break; }
+    const out0 = buf[x]!;
+    const mid = buf[x + B]!;
+    const in1 = buf[x + B2]!;
+    if (out0 === mid && in1 === mid && x >= noSkipUntil) { why = STOP_UNIFORM; break; }
+    const a0 = ((r0 >>> 16) + mid - out0) & 0xffff;
+    r0 = (a0 << 16) | (((r0 & 0xffff) + a0 - (out0 << outShift)) & 0xffff);
+    const a1 = ((r1 >>> 16) + in1 - mid) & 0xffff;
+    r1 = (a1 << 16) | (((r1 & 0xffff) + a1 - (mid << outShift)) & 0xffff);
+    x++;
+  }
+  rolled[0] = r0;
+  rolled[1] = r1;
+  rolled[2] = why;
+  return x;
+}
+
+/** rollPairs for seq_matches 1: one window, its weak sum alone against the filter. */
+function rollSingles(
+  buf: Uint8Array, x: number, limit: number, r0: number, B: number, outShift: number, mask: number,
+  filter: Int32Array, fShift: number, lastWeak: number, lastOpen: boolean, noSkipUntil: number,
+): number {
+  const masks = FILTER_MASKS;
+  const stop = limit - 1;
+  let why = STOP_END;
+  for (;;) {
+    const s0 = r0 & mask;
+    let h = Math.imul(s0, 0x9e3779b1); // = filterHash(s0, 0)
+    h ^= h >>> 15;
+    const m = masks[h & 1023]!;
+    if ((filter[h >>> fShift]! & m) === m) { why = STOP_FILTER; break; }
+    if (lastOpen && s0 === lastWeak) { why = STOP_LAST; break; }
+    if (x >= stop) { x++; break; }
+    const out0 = buf[x]!;
+    const inb = buf[x + B]!;
+    if (out0 === inb && x >= noSkipUntil) { why = STOP_UNIFORM; break; }
+    const a0 = ((r0 >>> 16) + inb - out0) & 0xffff;
+    r0 = (a0 << 16) | (((r0 & 0xffff) + a0 - (out0 << outShift)) & 0xffff);
+    x++;
+  }
+  rolled[0] = r0;
+  rolled[1] = 0;
+  rolled[2] = why;
+  return x;
 }
 
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
@@ -163,8 +240,7 @@ export class SeedMatcher {
     const mask = idx.mask;
     const weak = idx.weak;
     const known = this.known;
-    const filter = idx.filter;
-    const fShift = 32 - idx.filterBits;
+    const fShift = idx.filterShift;
     const lastWeak = N > 0 ? weak[N - 1]! : 0;
     // The last block is looked up alone (no successor to pair with) while it is missing.
     let lastOpen = N > 0 && !known[N - 1];
@@ -203,27 +279,29 @@ export class SeedMatcher {
           this.contDigest = d;
         }
       }
-      // The hot loop: roll both windows a byte at a time until the filter says "maybe".
+      // The hot loop (rollPairs / rollSingles) rolls until the filter says "maybe", the window
+      // may be the last block, or the bytes leaving and entering are equal.
       let onlyLast = false; // the filter said no: only the last block (looked up alone) can match
       for (;;) {
-        const s0 = r0 & mask;
-        const s1 = seq2 ? r1 & mask : 0;
-        const f = (Math.imul(s0, 0x9e3779b1) ^ Math.imul(s1 + 0x7f4a7c15, 0x85ebca6b)) >>> fShift;
-        if ((filter[f >>> 3]! & (1 << (f & 7))) !== 0) break;
-        if (lastOpen && s0 === lastWeak) { onlyLast = true; break; }
-        if (x + 1 >= limit) return x + 1;
+        x = seq2
+          ? rollPairs(buf, x, limit, r0, r1, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil)
+          : rollSingles(buf, x, limit, r0, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil);
+        r0 = rolled[0]!;
+        r1 = rolled[1]!;
+        const why = rolled[2]!;
+        if (why === STOP_FILTER) break;
+        if (why === STOP_LAST) { onlyLast = true; break; }
+        if (why === STOP_END) return x;
+        // A byte leaving equal to the one entering: through a uniform stretch (zeros, fill) the
+        // sums stay as they are and the filter keeps saying no, so jump to its end.
         const out0 = buf[x]!;
-        const mid = buf[x + B]!;
-        if (out0 === mid && x >= noSkipUntil && (!seq2 || buf[x + 2 * B] === mid)) {
-          // A byte leaving equal to the one entering leaves the sums as they are: through a
-          // uniform stretch (zeros, fill) the filter keeps saying no, so jump to its end.
-          const end = firstOther(buf, x, limit - 1 + ctx, out0);
-          if (end - ctx > x + 64) {
-            x = end - ctx;
-            continue;
-          }
-          noSkipUntil = end; // short: not worth looking again before its end
+        const end = firstOther(buf, x, limit - 1 + ctx, out0);
+        if (end - ctx > x + 64) {
+          x = end - ctx;
+          continue;
         }
+        noSkipUntil = end; // short: not worth looking again before its end
+        const mid = buf[x + B]!;
         const a0 = ((r0 >>> 16) + mid - out0) & 0xffff;
         r0 = (a0 << 16) | (((r0 & 0xffff) + a0 - (out0 << outShift)) & 0xffff);
         if (seq2) {
@@ -278,7 +356,7 @@ export class SeedMatcher {
       const following = idx.following(id);
       work.candidates++;
       if (known[id]) {
-        idx.unlink(bucket, prev, id);
+        if (!idx.unlink(bucket, prev, id)) prev = id; // a worker's chain head: stays, skipped
         id = following;
         continue;
       }
