@@ -7,8 +7,9 @@
 // a 1 GiB target has 524 288 blocks: a copy each would not fit the RSS budget). Only removals are
 // ever written while workers read: this thread unlinks blocks it has found from the chains (a
 // worker then skips a block the one-thread scan would skip too) and rebuilds its filter into a new
-// array; a worker keeps its own chain links (`next`, copied per part) and never writes the shared
-// heads, so what it finds speculatively never hides a candidate from this thread.
+// array; a worker never writes the shared heads or links (it takes a copy of the links once
+// skipping found blocks costs more than the copy), so what it finds speculatively never hides a
+// candidate from this thread.
 
 import type { ControlFile } from '../format/control-file.js';
 import { weakMask } from './rsum.js';
@@ -80,6 +81,9 @@ export class BlockIndex {
   private readonly sharedNext: Int32Array;
   /** Chain links as this thread sees them: the shared ones, or (a worker) its own copy. */
   private next: Int32Array;
+  // A worker reads the shared links until skipping found blocks it cannot unlink has cost about
+  // what a copy of its own costs (RSS only where found blocks keep coming back).
+  private skips = 0;
   /** May this thread unlink a chain's first block (write the shared heads)? Not a worker. */
   readonly ownsHeads: boolean;
   private readonly bits: number;
@@ -118,10 +122,7 @@ export class BlockIndex {
     this.next = this.sharedNext;
     this.filter = this.sharedFilter;
     this.ownsHeads = shared === undefined;
-    if (shared) {
-      this.next = this.sharedNext.slice();
-      return;
-    }
+    if (shared) return;
     for (let i = 0; i < this.count; i++) {
       let v = 0;
       const o = i * this.recLen;
@@ -156,7 +157,8 @@ export class BlockIndex {
    * has pruned them: only of blocks found there, which the part's snapshot of found blocks holds).
    */
   restart(): void {
-    this.next.set(this.sharedNext);
+    this.next = this.sharedNext;
+    this.skips = 0;
     this.filter = this.sharedFilter;
   }
 
@@ -186,9 +188,14 @@ export class BlockIndex {
   /**
    * Take a found block out of its chain (`prev`: the entry before it, or -1 at the head): a long
    * run of already-found identical blocks must not be walked again at every byte. A worker
-   * cannot unlink a chain's first block (the heads are shared): false, it stays, a step to skip.
+   * cannot unlink a chain's first block (the heads are shared), nor anything before it has links
+   * of its own: false, the block stays, a step to skip.
    */
   unlink(bucket: number, prev: number, id: number): boolean {
+    if (!this.ownsHeads && this.next === this.sharedNext) {
+      if (++this.skips < (this.count >>> 2) + 1024) return false;
+      this.next = this.sharedNext.slice();
+    }
     if (prev >= 0) this.next[prev] = this.next[id]!;
     else if (this.ownsHeads) this.head[bucket] = this.next[id]!;
     else return false;

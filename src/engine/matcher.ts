@@ -192,6 +192,8 @@ export class SeedMatcher {
   ) {
     this.known = known ?? new Uint8Array(index.count);
     for (let i = 0; i < this.known.length; i++) this.knownCount += this.known[i]!;
+    // With nothing found yet a rebuild could drop nothing from the filter.
+    if (this.knownCount === 0) this.knownAtBuild = 0;
   }
 
   /** A new seed file starts: no continuation across files, no windows remembered. */

@@ -1,6 +1,7 @@
 // A seed scanned on every core with the same result as one thread. The seed is cut into parts;
-// worker threads scan them speculatively, each from a snapshot of the blocks found so far, and
-// the main thread replays their decisions in file order. A decision stands when the one-thread
+// the main thread scans a part itself whenever no worker has it, and worker threads scan the
+// following ones speculatively, each from a snapshot of the blocks found so far; the main thread
+// replays their decisions in file order. A decision stands when the one-thread
 // scan would have made it too: it reaches the same place in the same state, and every block the
 // worker took is still missing (the worker knew a subset of what this thread knows, so it tested
 // every candidate this thread would and more). Where that fails (a block found in an earlier part
@@ -21,7 +22,9 @@ import { workerUrl } from './worker-url.js';
 
 const MIN_PART = 16 << 20;
 const MAX_BLOCK = 1 << 20; // parts and the fallback buffer stay small next to the blocks
-// The RSS the workers may add (peak RSS <= 96 MB: a sync on one thread needs up to ~70 MB).
+// The RSS the workers may add (peak RSS <= 96 MB: a sync on one thread needs up to ~70 MB, ~85 MB
+// with 524 288 blocks). A thread of its own costs ~10 MB before it holds anything, so the main
+// thread scans too instead of only replaying: one worker fewer for the same cores.
 const WORKERS_RSS = 28 << 20;
 const WORKER_RSS = 10 << 20;
 
@@ -32,14 +35,16 @@ export interface ParallelWork {
   adopted: number;
   /** Seed bytes this thread scanned itself where a part's start or a decision did not line up. */
   fallbackBytes: number;
+  /** Parts no worker had, which this thread scanned itself. */
+  ownParts: number;
 }
 
 export class ParallelScan {
-  readonly work: ParallelWork = { parts: 0, adopted: 0, fallbackBytes: 0 };
+  readonly work: ParallelWork = { parts: 0, adopted: 0, fallbackBytes: 0, ownParts: 0 };
   private readonly idle: Worker[] = [];
   private readonly workers: Worker[] = [];
 
-  // Threads start with the first seed worth cutting: a small sync never pays for them.
+  // Threads start with each seed worth cutting: a small sync never pays for them.
   private constructor(
     private readonly spawn: () => Worker,
     private readonly count: number,
@@ -48,18 +53,20 @@ export class ParallelScan {
 
   /**
    * Worker threads for a sync writing to `outPath`, a new file of the target's length that reads as
-   * zeros (workers skip blocks of zeros); undefined when one thread is asked for.
+   * zeros (workers skip blocks of zeros); undefined when one thread is asked for. `threads`
+   * counts this one: threads - 1 workers at most.
    * `partBytes` (tests) fixes the part size, to put many part boundaries in a small seed.
    */
   static start(cf: ControlFile, index: BlockIndex, outPath: string, threads: number, partBytes?: number): ParallelScan | undefined {
     const url = workerUrl('scan-worker');
-    // Each worker holds its own chains, filter and known set (~24 bytes a block) on top of ~10 MB
-    // for the thread itself: as many as fit in WORKERS_RSS, and none unless two do.
-    const count = Math.min(threads, Math.floor(WORKERS_RSS / (WORKER_RSS + 24 * index.count)));
-    if (count < 2 || !url || index.blockSize > MAX_BLOCK) return undefined;
+    // Workers read this thread's index (shared memory); each holds only its own chain links and
+    // known set (~6 bytes a block, a filter of its own only if it rebuilds one) on top of ~10 MB
+    // for the thread itself: as many as fit in WORKERS_RSS.
+    const count = Math.min(threads - 1, Math.floor(WORKERS_RSS / (WORKER_RSS + 6 * index.count)));
+    if (count < 1 || !url || index.blockSize > MAX_BLOCK) return undefined;
     const records = new SharedArrayBuffer(cf.records.length);
     new Uint8Array(records).set(cf.records);
-    const setup: ScanWorkerSetup = { blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records, outPath };
+    const setup: ScanWorkerSetup = { index: index.share(records, cf.hashLengths), strongHash: strongHashOf(cf), outPath };
     // A small young generation: the scan allocates little, and each MB here is RSS per thread.
     const spawn = (): Worker => new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
     return new ParallelScan(spawn, count, partBytes);
@@ -67,7 +74,9 @@ export class ParallelScan {
 
   /** Workers close their handle on the output file, then exit. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map(async (w) => {
+    const workers = this.workers.splice(0);
+    this.idle.length = 0;
+    await Promise.all(workers.map(async (w) => {
       const exited = new Promise((resolve) => w.once('exit', resolve));
       w.postMessage('close');
       await exited;
@@ -77,7 +86,7 @@ export class ParallelScan {
   /** Scan a seed on the workers; false if it is too small to be worth cutting. */
   async scan(fh: FileHandle, path: string, size: number, s: SeedScanner): Promise<boolean> {
     const ctx = s.index.seqMatches * s.index.blockSize;
-    const partSize = this.partBytes ?? Math.max(MIN_PART, 8 * ctx, Math.ceil(size / (this.count * 4)));
+    const partSize = this.partBytes ?? Math.max(MIN_PART, 8 * ctx, Math.ceil(size / ((this.count + 1) * 4)));
     if (size < 2 * partSize || partSize < 2 * ctx) return false;
     while (this.workers.length < this.count) {
       const w = this.spawn();
@@ -95,7 +104,7 @@ export class ParallelScan {
         const worker = this.idle.pop()!;
         const part = dispatched++;
         const job: ScanJob = { part, path, size, ...parts[part]!, known: s.matcher.known.slice() };
-        // The next part is handed out after the merge of this one, with what it found.
+        // Parts are handed out when this thread starts one of its own, with what it found so far.
         const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); wake?.(); };
         const onError = (error: Error): void => { done(); failed = error; wake?.(); };
         const done = (): void => { worker.off('message', onMessage); worker.off('error', onError); };
@@ -105,20 +114,31 @@ export class ParallelScan {
       }
     };
     const merger = new Merger(fh, path, size, s, this.work);
-    dispatch();
     for (let part = 0; part < parts.length && !s.matcher.complete; part++) {
-      while (!results.has(part) && failed === undefined) await new Promise<void>((resolve) => { wake = resolve; });
-      if (failed !== undefined) throw new ZpumpError('E_IO', `seed scan thread failed: ${(failed as Error).message}`, { cause: failed });
-      const r = results.get(part)!;
-      results.delete(part);
-      if (r.error !== undefined) throw new ZpumpError((r.code ?? 'E_IO') as ErrorCode, r.error);
-      await merger.merge(parts[part]!.from, parts[part]!.to, r.log);
+      const { from, to } = parts[part]!;
+      if (part >= dispatched) {
+        // No worker has it: this thread scans it (its scan is the one-thread scan), and idle
+        // workers take the parts after it meanwhile.
+        dispatched = part + 1;
+        dispatch();
+        await merger.scanOwn(to);
+        this.work.ownParts++;
+      } else {
+        while (!results.has(part) && failed === undefined) await new Promise<void>((resolve) => { wake = resolve; });
+        if (failed !== undefined) throw new ZpumpError('E_IO', `seed scan thread failed: ${(failed as Error).message}`, { cause: failed });
+        const r = results.get(part)!;
+        results.delete(part);
+        if (r.error !== undefined) throw new ZpumpError((r.code ?? 'E_IO') as ErrorCode, r.error);
+        await merger.merge(from, to, r.log);
+      }
       this.work.parts++;
-      s.onProgress?.(Math.min(size, parts[part]!.to), size);
-      dispatch();
+      s.onProgress?.(Math.min(size, to), size);
     }
     // Parts still running after the target completed: let them finish before the file moves on.
     while (this.idle.length < this.workers.length && failed === undefined) await new Promise<void>((resolve) => { wake = resolve; });
+    // The threads go with the seed (the next one worth cutting starts new ones): what follows a
+    // scan (likely offsets, the fetch) must not find their RSS on top of its own.
+    await this.close();
     return true;
   }
 }
@@ -140,7 +160,7 @@ class Merger {
   ) {
     this.matcher = s.matcher;
     this.ctx = s.index.seqMatches * s.index.blockSize;
-    this.chunk = Math.max(1 << 20, 2 * this.ctx);
+    this.chunk = Math.max(4 << 20, 2 * this.ctx);
     this.buf = new Uint8Array(this.chunk + this.ctx);
   }
 
@@ -222,8 +242,13 @@ class Merger {
     }
   }
 
+  /** A part no worker scanned: this thread scans on from where it stands, up to `to`. */
+  async scanOwn(to: number): Promise<void> {
+    while (this.x < to && !this.matcher.complete) await this.scanHere(Math.min(to, this.x + this.chunk), false);
+  }
+
   // Scan window starts [x, limit) on this thread (limit - x <= chunk).
-  private async scanHere(limit: number): Promise<void> {
+  private async scanHere(limit: number, fallback = true): Promise<void> {
     const from = this.x;
     const end = Math.min(this.size, limit + this.ctx);
     let len = 0;
@@ -244,7 +269,7 @@ class Merger {
       this.s.shift[id] = from + pos - id * B;
       this.s.sink(id, buf, pos);
     }, from);
-    this.work.fallbackBytes += stop;
+    if (fallback) this.work.fallbackBytes += stop;
     this.x = from + stop;
   }
 }

@@ -5,20 +5,15 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BlockIndex } from '../engine/block-index.js';
+import { BlockIndex, type SharedBlockIndex } from '../engine/block-index.js';
 import { ScanLog, SeedMatcher } from '../engine/matcher.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
-import type { ControlFile } from '../format/control-file.js';
-import type { HashLengths } from '../format/hash-lengths.js';
 import { scanRange, zeroTest, type ScanBuffers } from './seed-scan.js';
 
 export interface ScanWorkerSetup {
-  blockSize: number;
-  length: number;
-  hashLengths: HashLengths;
+  /** The main thread's block index (records, weak sums, chains, filter), read in place. */
+  index: SharedBlockIndex;
   strongHash: StrongHashName;
-  /** The control file's block records, shared by every thread. */
-  records: SharedArrayBuffer;
   outPath: string;
 }
 
@@ -34,10 +29,11 @@ export interface ScanJob {
 export type ScanJobResult = { part: number; log: Float64Array; error?: undefined } | { part: number; error: string; code?: string };
 
 const setup = workerData as ScanWorkerSetup;
-const index = new BlockIndex({ blockSize: setup.blockSize, length: setup.length, hashLengths: setup.hashLengths, records: new Uint8Array(setup.records) } as ControlFile);
+const shared = setup.index;
+const index = new BlockIndex({ blockSize: shared.blockSize, length: shared.length, hashLengths: shared.hashLengths, records: new Uint8Array(shared.records) }, shared);
 const md4 = await createStrongHasher(setup.strongHash);
 const out = openSync(setup.outPath, 'r+');
-const B = setup.blockSize;
+const B = shared.blockSize;
 const PIECE = 256 << 10;
 const buffers: ScanBuffers = {};
 const zero = zeroTest();
@@ -56,14 +52,14 @@ parentPort!.on('message', (job: ScanJob | 'close') => {
 
 async function run(job: ScanJob): Promise<ScanJobResult> {
   try {
-    index.link(job.known);
+    index.restart();
     const matcher = new SeedMatcher(index, md4, job.known);
     const log = new ScanLog();
     matcher.log = log;
     const fh = await open(job.path, 'r');
     try {
       await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
-        const n = Math.min(B, setup.length - id * B);
+        const n = Math.min(B, shared.length - id * B);
         if (!zero(buf, pos, n)) writeSync(out, buf, pos, n, id * B);
       }, undefined, PIECE, buffers);
     } finally {

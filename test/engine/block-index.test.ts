@@ -68,4 +68,26 @@ describe('block index', () => {
     // The owner's chains still hold every block (the worker unlinked in its own copy only).
     expect((await scanWith(owner)).knownCount).toBe(owner.count);
   });
+  it('a worker view takes links of its own once found blocks keep coming back (bounded candidates)', async () => {
+    const B = 2 * KiB;
+    const N = 1024;
+    const block = seededBytes(B, 31);
+    const repeated = new Uint8Array(N * B);
+    for (let i = 0; i < N; i++) repeated.set(block, i * B);
+    // One block the seed lacks, so the scan never completes and meets the found ones again and again.
+    const target = new Uint8Array([...repeated, ...seededBytes(B, 32)]);
+    const cf = await controlOf(target, B);
+    const owner = new BlockIndex(cf);
+    const records = new SharedArrayBuffer(cf.records.length);
+    new Uint8Array(records).set(cf.records);
+    const worker = new BlockIndex({ ...cf, records: new Uint8Array(records) }, owner.share(records, cf.hashLengths));
+    const seed = padded(new Uint8Array([...repeated, ...repeated, ...repeated]), 2 * B);
+    for (const index of [worker, owner]) {
+      const m = new SeedMatcher(index, await createMd4());
+      m.scan(seed, 0, seed.length - 2 * B, () => undefined);
+      expect(m.knownCount).toBe(N);
+      // Walking the chain of N found blocks at each of the ~3N aligned windows: ~3N² candidates.
+      expect(m.work.candidates).toBeLessThan(20 * N);
+    }
+  });
 });

@@ -14,6 +14,8 @@ import { createMd4 } from '../../src/engine/md4.js';
 import { planRanges } from '../../src/engine/plan.js';
 import { ParallelScan } from '../../src/local/parallel-scan.js';
 import { scanSeedFile } from '../../src/local/seed-scan.js';
+import type { ControlFile } from '../../src/format/control-file.js';
+import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
 import { seededBytes } from '../helpers/data.js';
 import { controlOf } from '../helpers/control-files.js';
 
@@ -72,9 +74,9 @@ async function scanWith(target: Uint8Array, seeds: Uint8Array[], blockSize: numb
   return { known: Array.from(matcher.known), out: await readFile(outPath), work: parallel?.work, ranges: planRanges(matcher.known, blockSize, target.length) };
 }
 
-async function expectSameAsOneThread(target: Uint8Array, seeds: Uint8Array[], blockSize: number, partBytes: number) {
+async function expectSameAsOneThread(target: Uint8Array, seeds: Uint8Array[], blockSize: number, partBytes: number, threads = 2) {
   const one = await scanWith(target, seeds, blockSize, 1, partBytes);
-  const many = await scanWith(target, seeds, blockSize, 2, partBytes);
+  const many = await scanWith(target, seeds, blockSize, threads, partBytes);
   expect(many.work!.parts).toBeGreaterThanOrEqual(2); // the seed really was cut
   expect(many.known).toEqual(one.known);
   expect(many.ranges).toEqual(one.ranges);
@@ -85,6 +87,24 @@ async function expectSameAsOneThread(target: Uint8Array, seeds: Uint8Array[], bl
   }
   return { one, many };
 }
+
+describe('threads for large block counts', () => {
+  it('a 1 GiB target at 2 KiB blocks (524 288 blocks) is scanned on two threads; --threads 1 on one', async () => {
+    // Workers read the main thread's index in place; each copy of it (~24 bytes a block) kept
+    // them out of this size before. Records are random: only the sizes matter here.
+    const length = 2 ** 30;
+    const blockSize = 2 * KiB;
+    const hashLengths = zsyncmakeHashLengths(length, blockSize);
+    const records = seededBytes((length / blockSize) * (hashLengths.rsumBytes + hashLengths.checksumBytes), 41);
+    const cf: ControlFile = { zsyncVersion: '0.6.2', blockSize, length, hashLengths, urls: [], extraHeaders: [], records };
+    const index = new BlockIndex(cf);
+    const outPath = join(dir, 'large-out');
+    const two = ParallelScan.start(cf, index, outPath, 2);
+    expect(two).toBeDefined();
+    await two!.close();
+    expect(ParallelScan.start(cf, index, outPath, 1)).toBeUndefined();
+  });
+});
 
 describe('seed scan on worker threads equals the one-thread scan', () => {
   const old = seededBytes(6 * MiB + 777, 1);
@@ -118,18 +138,21 @@ describe('seed scan on worker threads equals the one-thread scan', () => {
   });
 
   it('a worker re-finding known zero blocks jumps over a block that only the one-thread scan sees', async () => {
-    // Part 1's worker starts (knowing nothing) on zeros, takes the zero blocks and jumps 2 blocks;
-    // block W starts 100 bytes before where it lands (its first 100 bytes are zeros), so only a
-    // scan that knows the zero blocks are found, and rolls on, meets W.
+    // Two workers start together, knowing nothing, on parts 1 and 2 while this thread scans part 0
+    // (unrelated bytes: it finds, and so unlinks, nothing). Part 1's worker finds the zero blocks;
+    // part 2's, on zeros too, takes them again and jumps 2 blocks; block W starts 100 bytes before
+    // where it lands (its first 100 bytes are zeros), so only a scan that knows the zero blocks
+    // are found, and rolls on, meets W.
     const B = 64 * KiB;
     const w = concat(new Uint8Array(100), seededBytes(B - 100, 11));
     const w2 = seededBytes(B, 12);
     const target = concat(seededBytes(B, 10), new Uint8Array(32 * B), w, w2, seededBytes(16 * B, 13));
-    const zerosUntil = MiB + 2 * B - 100;
-    const seed = concat(seededBytes(B, 14), new Uint8Array(zerosUntil - B), w, w2, seededBytes(16 * B, 15));
-    const { one, many } = await expectSameAsOneThread(target, [seed], B, MiB);
+    const zerosUntil = 2 * MiB + 2 * B - 100;
+    const seed = concat(seededBytes(MiB + B, 14), new Uint8Array(zerosUntil - MiB - B), w, w2, seededBytes(16 * B, 15));
+    const { one, many } = await expectSameAsOneThread(target, [seed], B, MiB, 3);
     expect(one.known[33]).toBe(1); // W
     expect(one.known[34]).toBe(1); // and its successor (the pair)
+    expect(many.work!.ownParts).toBeGreaterThanOrEqual(1);
     expect(many.work!.fallbackBytes).toBeGreaterThan(0);
   });
 
