@@ -19,6 +19,8 @@ import { OutputFile } from '../local/output-file.js';
 import { scanCoarse } from '../local/coarse-scan.js';
 import { isAllZero } from '../local/seed-scan.js';
 import { scanFine } from '../local/fine-scan.js';
+import { PlacesPool } from '../local/parallel-places.js';
+import { availableParallelism } from 'node:os';
 import { fetchMissing, type FetchOutcome } from './fetch-missing.js';
 import { fetchFineRecords, type FineSignatureRef } from './fine-signature.js';
 import type { SyncRequest, SyncResult, TwoLevelReport } from './types.js';
@@ -39,6 +41,10 @@ interface AttemptState {
   fineRecords: number;
 }
 
+/** Levels as the places threads know them. */
+const COARSE = 0;
+const FINE = 1;
+
 interface Spent {
   bytes: number;
   requests: number;
@@ -55,18 +61,25 @@ export async function twoLevelSync(request: TwoLevelRequest): Promise<SyncResult
     twoLevel: { level, coarseBlockSize: request.control.blockSize, fineBlockSize: request.fine.blockSize, fineRecords, ...(problems.length > 0 ? { problems } : {}) },
   });
   let fineRecords = 0;
-  for (const useFine of [true, false]) {
-    const state: AttemptState = { fineWrote: false, fineDelivered: false, fineRecords: 0 };
-    try {
-      const result = await attempt(request, useFine, spent, problems, state);
-      return finish(result, state.fineDelivered ? 'fine' : 'coarse', state.fineRecords + fineRecords);
-    } catch (error) {
-      if (!isZpumpError(error) || error.code !== 'E_VERIFY') throw error;
-      problems.push(`${state.fineDelivered ? 'fine' : 'coarse'} level: ${error.message}`);
-      fineRecords += state.fineRecords;
-      // Without fine data in the output the coarse level itself failed: a rescan would fail the same way.
-      if (!state.fineWrote) break;
+  // Threads hash the blocks looked for in place; this one reads and writes (local/parallel-places.ts).
+  const places = request.seeds.length > 0 ? PlacesPool.create(request.threads ?? availableParallelism()) : undefined;
+  places?.addLevel(COARSE, request.control);
+  try {
+    for (const useFine of [true, false]) {
+      const state: AttemptState = { fineWrote: false, fineDelivered: false, fineRecords: 0 };
+      try {
+        const result = await attempt(request, useFine, spent, problems, state, places);
+        return finish(result, state.fineDelivered ? 'fine' : 'coarse', state.fineRecords + fineRecords);
+      } catch (error) {
+        if (!isZpumpError(error) || error.code !== 'E_VERIFY') throw error;
+        problems.push(`${state.fineDelivered ? 'fine' : 'coarse'} level: ${error.message}`);
+        fineRecords += state.fineRecords;
+        // Without fine data in the output the coarse level itself failed: a rescan would fail the same way.
+        if (!state.fineWrote) break;
+      }
     }
+  } finally {
+    await places?.close();
   }
   // The data does not match the coarse signature: only the message's identity can still vouch for it.
   const whole = await wholeDownload({
@@ -77,7 +90,7 @@ export async function twoLevelSync(request: TwoLevelRequest): Promise<SyncResult
   return finish(whole, 'whole', fineRecords);
 }
 
-async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent, problems: string[], state: AttemptState): Promise<SyncResult> {
+async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent, problems: string[], state: AttemptState, places: PlacesPool | undefined): Promise<SyncResult> {
   const cf = request.control;
   if (cf.gzip) throw new ZpumpError('E_UNSUPPORTED', 'this control file describes gzip-inside data (Z-Map2), which only the zsync 0.6.x client handles: use --engine zsync or auto');
   const index = new BlockIndex(cf);
@@ -87,15 +100,16 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
   const matcher = new SeedMatcher(index, md4);
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
   try {
-    const shifts = await coarseScan(request, index, matcher, md4, out);
+    const shifts = await coarseScan(request, index, matcher, md4, out, places);
     let fetched: FetchOutcome | undefined;
     let dataBytes = 0;
-    const fine = useFine && !matcher.complete ? await fineLevel(request, cf, matcher.known, shifts, out, spent, problems, state) : undefined;
+    const fine = useFine && !matcher.complete ? await fineLevel(request, cf, matcher.known, shifts, out, spent, problems, state, places) : undefined;
     if (fine) {
       state.fineDelivered = true;
       fetched = fine.fetched;
       dataBytes = fine.dataBytes;
     } else {
+      await places?.close(); // its memory is not kept through the fetch (peak RSS)
       const ranges = planRanges(matcher.known, cf.blockSize, cf.length);
       dataBytes = rangeBytes(ranges);
       if (ranges.length > 0) {
@@ -119,14 +133,14 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
 }
 
 /** The coarse level in every seed (local/coarse-scan.ts); returns each seed's shifts (seed offset − target offset per coarse block). */
-async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: SeedMatcher, md4: StrongHasher, out: OutputFile): Promise<Float64Array[]> {
+async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: SeedMatcher, md4: StrongHasher, out: OutputFile, places: PlacesPool | undefined): Promise<Float64Array[]> {
   const shift = new Float64Array(index.count);
   const shifts: Float64Array[] = [];
   // Zero blocks are not written: the output starts as zeros (a sparse target stays sparse).
   const write = (id: number, buf: Uint8Array, pos: number): void => {
     if (!isAllZero(buf, pos, Math.min(index.blockSize, index.length - id * index.blockSize))) out.writeBlock(id, buf, pos);
   };
-  const target = { index, matcher, hasher: md4, shift, write };
+  const target = { index, matcher, hasher: md4, shift, write, ...(places ? { places: { pool: places, level: COARSE } } : {}) };
   for (const seed of request.seeds) {
     if (matcher.complete) break;
     await scanCoarse(seed, target, (done, total) => request.onProgress?.('scan', done, total));
@@ -142,7 +156,7 @@ async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: 
  */
 async function fineLevel(
   request: TwoLevelRequest, cf: ControlFile, coarseKnown: Uint8Array, shifts: Float64Array[], out: OutputFile,
-  spent: Spent, problems: string[], state: AttemptState,
+  spent: Spent, problems: string[], state: AttemptState, places: PlacesPool | undefined,
 ): Promise<{ fetched?: FetchOutcome; dataBytes: number } | undefined> {
   let fine;
   try {
@@ -162,6 +176,7 @@ async function fineLevel(
   index.link(known); // blocks not needed stay out of the filter: their records were never fetched
   const hasher = await createStrongHasher(strongHashOf(fcf));
   const matcher = new SeedMatcher(index, hasher, known);
+  places?.addLevel(FINE, fcf);
   const view = {
     writeBlock: (id: number, buf: Uint8Array, pos: number): void => {
       state.fineWrote = true;
@@ -172,8 +187,10 @@ async function fineLevel(
     await scanFine(request.seeds[i]!, {
       index, matcher, hasher, needed: fine.needed, coarseBlockSize: cf.blockSize, coarseKnown,
       coarseShift: shifts[i] ?? new Float64Array(coarseKnown.length).fill(NaN), write: view.writeBlock,
+      ...(places ? { places: { pool: places, level: FINE } } : {}),
     });
   }
+  await places?.close(); // its memory is not kept through the fetch (peak RSS)
   const ranges = planRanges(known, Bf, cf.length);
   if (ranges.length === 0) return { dataBytes: 0 };
   try {

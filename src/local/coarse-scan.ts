@@ -5,12 +5,16 @@
 // 2. a slide only over the runs still missing that their found neighbours do not vouch for
 //    (neighbours moved by different amounts, found on one side only, or none found in this copy):
 //    that is where data moved and a shift is to be learned; it goes on while it finds blocks and
-//    stops after a few coarse blocks that yield none. A run between neighbours found in place (or
-//    both moved alike) changed where it is: the fine level looks there, a fine block at a time.
+//    stops after a few coarse blocks that yield none. A shift learned is followed at once: the
+//    rest of the run is checked where that shift puts it (an insertion moves all that follows),
+//    a weak sum per block, and the slide resumes past what that found. A run between neighbours
+//    found in place (or both moved alike) changed where it is: the fine level looks there, a fine
+//    block at a time.
+// The checks at likely places run on a worker thread when there is one (local/parallel-places.ts).
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { fromSystemError } from '../errors.js';
-import { placesBuffer, tryBlocksAt, type BlockTarget } from './likely-places.js';
+import { tryTasks, type BlockTarget } from './likely-places.js';
 import { scanRange, type ScanBuffers } from './seed-scan.js';
 
 const SLIDE_PIECE = 1 << 20;
@@ -30,7 +34,7 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
     t.matcher.resetSeed();
     const B = t.index.blockSize;
     const n = t.index.count;
-    await tryBlocksAt(fh, seed, size, t, 0, n, 0, placesBuffer(B));
+    await tryTasks(fh, seed, size, t, [{ first: 0, last: n, shift: 0 }]);
     onProgress?.(size, size);
     const buffers: ScanBuffers = {};
     for (let a = 0; a < n && !t.matcher.complete; ) {
@@ -52,11 +56,23 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
         for (let at = from, empty = 0, piece = 2 * B; at < to && empty < EMPTY_PIECES && !t.matcher.complete; ) {
           const found = t.matcher.knownCount;
           const end = Math.min(to, at + piece);
+          let last = -1; // the run's last block found in this piece
           const stopped = await scanRange(fh, seed, size, t.matcher, at, end, (id, buf, pos, x) => {
             t.shift[id] = x - id * B;
             t.write(id, buf, pos);
+            if (id >= a && id < b && id > last) last = id;
           }, undefined, SLIDE_PIECE, buffers);
           at = Math.max(stopped, end);
+          if (last >= 0 && last + 1 < b) {
+            // Data that moved goes on moving by the same amount (an insertion shifts all that
+            // follows): the rest of the run is looked for at that shift, a weak sum per block and
+            // no sliding, and the slide goes on after the stretch found there.
+            const s = t.shift[last]!;
+            await tryTasks(fh, seed, size, t, [{ first: last + 1, last: b, shift: s }]);
+            let next = last + 1;
+            while (next < b && t.matcher.known[next] && t.shift[next] === s) next++;
+            at = Math.max(at, next * B + s);
+          }
           if (t.matcher.knownCount > found) {
             empty = 0;
             piece *= 2;
@@ -66,7 +82,7 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
           }
         }
       } else if (shifts[0] !== 0) {
-        await tryBlocksAt(fh, seed, size, t, a, b, shifts[0]!, placesBuffer(B));
+        await tryTasks(fh, seed, size, t, [{ first: a, last: b, shift: shifts[0]! }]);
       }
       a = b;
     }

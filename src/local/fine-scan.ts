@@ -13,7 +13,8 @@ import { scanRegions, missingBytes } from '../engine/fine-plan.js';
 import type { SeedMatcher } from '../engine/matcher.js';
 import type { StrongHasher } from '../engine/strong-hash.js';
 import { fromSystemError } from '../errors.js';
-import { placesBuffer, tryBlocksAt } from './likely-places.js';
+import { tryTasks, type BlockTarget } from './likely-places.js';
+import type { PlaceTask } from './parallel-places.js';
 import { scanRange, scanSeedFile, type ScanBuffers } from './seed-scan.js';
 
 export interface FineScan {
@@ -28,6 +29,8 @@ export interface FineScan {
   /** This seed's coarse shifts (seed offset − target offset, NaN where not found in it). */
   coarseShift: Float64Array;
   write: (id: number, buf: Uint8Array, pos: number) => void;
+  /** Worker threads for pass 1's hashing (local/parallel-places.ts), with the fine level registered. */
+  places?: BlockTarget['places'];
 }
 
 /** Local copy bytes per missing byte above which a whole pass over the copy is not worth it. */
@@ -70,10 +73,12 @@ async function tryLikelyPlaces(fh: FileHandle, seed: string, size: number, s: Fi
   const Bc = s.coarseBlockSize;
   const Bf = s.index.blockSize;
   const n = s.coarseKnown.length;
-  const target = { index: s.index, matcher: s.matcher, hasher: s.hasher, write: s.write, shift: fineShift };
-  const buf = placesBuffer(Bf);
+  const target: BlockTarget = { index: s.index, matcher: s.matcher, hasher: s.hasher, write: s.write, shift: fineShift, ...(s.places ? { places: s.places } : {}) };
+  // One list for every run, so that reading and hashing overlap across runs; a block found at one
+  // shift is not taken again at the next (it is known by then).
+  const tasks: PlaceTask[] = [];
   let before = NaN;
-  for (let c = 0; c < n && !s.matcher.complete; ) {
+  for (let c = 0; c < n; ) {
     if (s.coarseKnown[c]) {
       if (!Number.isNaN(s.coarseShift[c]!)) before = s.coarseShift[c]!;
       c++;
@@ -85,9 +90,8 @@ async function tryLikelyPlaces(fh: FileHandle, seed: string, size: number, s: Fi
     for (let k = end; k < n; k++) if (!Number.isNaN(s.coarseShift[k]!)) { after = s.coarseShift[k]!; break; }
     const first = c * (Bc / Bf);
     const last = Math.min(s.index.count, end * (Bc / Bf));
-    for (const shift of new Set([before, after, 0].filter((x) => !Number.isNaN(x)))) {
-      await tryBlocksAt(fh, seed, size, target, first, last, shift, buf);
-    }
+    for (const shift of new Set([before, after, 0].filter((x) => !Number.isNaN(x)))) tasks.push({ first, last, shift });
     c = end;
   }
+  await tryTasks(fh, seed, size, target, tasks);
 }

@@ -6,10 +6,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockIndex } from '../engine/block-index.js';
 import type { SeedMatcher } from '../engine/matcher.js';
-import { md4Padded } from '../engine/md4.js';
-import { weakSumPadded } from '../engine/rsum.js';
 import type { StrongHasher } from '../engine/strong-hash.js';
 import { fromSystemError } from '../errors.js';
+import type { PlacesPool, PlaceTask } from './parallel-places.js';
+import { checkPiece } from './piece-check.js';
 
 export interface BlockTarget {
   index: BlockIndex;
@@ -18,9 +18,11 @@ export interface BlockTarget {
   write: (id: number, buf: Uint8Array, pos: number) => void;
   /** Seed offset minus target offset of each block found in this seed (NaN: not found here). */
   shift: Float64Array;
+  /** Worker threads for the hashing, and this target's level registered with them (none: this thread). */
+  places?: { pool: PlacesPool; level: number };
 }
 
-const PIECE = 4 << 20;
+const PIECE = 1 << 20;
 
 /** A buffer for tryBlocksAt, reused from call to call. */
 export function placesBuffer(blockSize: number): Uint8Array {
@@ -31,29 +33,48 @@ export async function tryBlocksAt(fh: FileHandle, seed: string, size: number, t:
   const B = t.index.blockSize;
   const perPiece = buf.length / B;
   for (let id = first; id < last && !t.matcher.complete; id += perPiece) {
-    const stop = Math.min(last, id + perPiece);
-    let missing = false;
-    for (let k = id; k < stop && !missing; k++) missing = !t.matcher.known[k];
-    if (!missing) continue;
+    const wanted = wantedIn(t, id, Math.min(last, id + perPiece));
     const from = id * B + shift;
-    if (from < 0 || from >= size) continue;
+    if (!wanted || from < 0 || from >= size) continue;
     let got: number;
     try {
-      ({ bytesRead: got } = await fh.read(buf, 0, Math.min((stop - id) * B, size - from), from));
+      ({ bytesRead: got } = await fh.read(buf, 0, Math.min(wanted.length * B, size - from), from));
     } catch (error) {
       throw fromSystemError(error, 'cannot read the seed', seed);
     }
-    for (let k = id; k < stop; k++) {
-      if (t.matcher.known[k]) continue;
-      const pos = (k - id) * B;
-      const len = Math.min(B, t.index.length - k * B);
-      if (got - pos < len) break;
-      // The last block is compared with its zero padding, as its record was made.
-      if ((weakSumPadded(buf, pos, pos + len, B) & t.index.mask) !== t.index.weak[k]) continue;
-      if (!t.index.strongMatches(k, md4Padded(t.hasher, buf, pos, pos + len, B))) continue;
-      t.matcher.markKnown(k);
-      t.shift[k] = shift;
-      t.write(k, buf, pos);
-    }
+    const found = new Uint8Array(wanted.length);
+    checkPiece(t.index, t.hasher, buf, got, id, wanted, found);
+    takeFound(t, id, found, buf, shift);
   }
+}
+
+/** 1 for each block of [first, stop) still missing; undefined when none is. */
+export function wantedIn(t: BlockTarget, first: number, stop: number): Uint8Array | undefined {
+  const known = t.matcher.known;
+  let wanted: Uint8Array | undefined;
+  for (let k = first; k < stop; k++) {
+    if (known[k]) continue;
+    wanted ??= new Uint8Array(stop - first);
+    wanted[k - first] = 1;
+  }
+  return wanted;
+}
+
+/** Take the blocks a piece check found (block k of `found` at buf[k·B]), unless found meanwhile. */
+export function takeFound(t: BlockTarget, first: number, found: Uint8Array, buf: Uint8Array, shift: number): void {
+  const B = t.index.blockSize;
+  for (let k = 0; k < found.length; k++) {
+    const id = first + k;
+    if (!found[k] || t.matcher.known[id]) continue;
+    t.matcher.markKnown(id);
+    t.shift[id] = shift;
+    t.write(id, buf, k * B);
+  }
+}
+
+/** tryBlocksAt for each task in turn: on the workers when there are some and the tasks are worth it. */
+export async function tryTasks(fh: FileHandle, seed: string, size: number, t: BlockTarget, tasks: readonly PlaceTask[], buf?: Uint8Array): Promise<void> {
+  if (t.places?.pool.worthIt(t, tasks)) return t.places.pool.tryAt(fh, seed, size, t, t.places.level, tasks);
+  const b = buf ?? placesBuffer(t.index.blockSize);
+  for (const task of tasks) await tryBlocksAt(fh, seed, size, t, task.first, task.last, task.shift, b);
 }

@@ -1,0 +1,216 @@
+// Blocks looked for where they most likely are (local/likely-places.ts), with the reading and the
+// block hashing on a worker thread (local/places-worker.ts): the worker reads each piece of the
+// local copy into shared memory and says which blocks of it match; this thread writes them from
+// that memory, piece after piece in file order, so the output's running whole-file hash keeps up
+// with the writes (local/output-file.ts). A few pieces are in flight at once, so the worker hashes
+// while this thread writes and hashes the file. The result is exactly tryBlocksAt's.
+
+import { Worker } from 'node:worker_threads';
+import type { FileHandle } from 'node:fs/promises';
+import { ZpumpError, fromSystemError } from '../errors.js';
+import { strongHashOf, type ControlFile } from '../format/control-file.js';
+import { takeFound, wantedIn, type BlockTarget } from './likely-places.js';
+import { checkPiece } from './piece-check.js';
+import type { PlacesJob, PlacesLevel, PlacesResult, PlacesSlots } from './places-worker.js';
+import { workerUrl } from './worker-url.js';
+
+/** Target blocks [first, last) looked for at their own offset plus `shift` in the local copy. */
+export interface PlaceTask {
+  first: number;
+  last: number;
+  shift: number;
+}
+
+/** Work done, for tests (counted, never timed). */
+export interface PlacesWork {
+  /** Pieces checked (on the workers or here). */
+  pieces: number;
+  /** Of those, pieces this thread checked itself. */
+  here: number;
+  /** Blocks the worker checked, and strong hashes it computed. */
+  blocks: number;
+  strong: number;
+}
+
+const PIECE = 1 << 20;
+/** Pieces in flight per worker: one being hashed while the next waits; plus the one being written here. */
+const PER_WORKER = 2;
+/** Below this many bytes of pieces a call stays on this thread (tryBlocksAt). */
+export const MIN_PARALLEL_BYTES = 8 << 20;
+// A small heap: the worker keeps a level's records (shared) and a few small arrays per piece.
+const LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 };
+
+interface Piece {
+  slot: number;
+  first: number;
+  shift: number;
+  wanted: Uint8Array;
+  result: Promise<PlacesResult>;
+}
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, { resolve: (r: PlacesResult) => void; reject: (e: Error) => void }>;
+}
+
+export class PlacesPool {
+  readonly work: PlacesWork = { pieces: 0, here: 0, blocks: 0, strong: 0 };
+  private threads: Thread[] = [];
+  private readonly levels: PlacesLevel[] = [];
+  private slots: SharedArrayBuffer[] = [];
+  private nextJob = 0;
+  private failed: Error | undefined;
+
+  private sent = 0;
+
+  private constructor(private readonly url: URL, private readonly count: number, private readonly hereEvery: number) {}
+
+  /**
+   * One worker: this thread writes the blocks found (and hashes them when the output is written in
+   * order), and checks pieces itself whenever the worker is behind, so a second worker would add
+   * little but its memory (~10 MB). Undefined for one thread.
+   * `hereEvery` (tests): this thread checks every hereEvery-th piece, the worker the others.
+   */
+  static create(threads: number, options: { hereEvery?: number } = {}): PlacesPool | undefined {
+    const url = workerUrl('places-worker');
+    return threads >= 2 && url ? new PlacesPool(url, 1, options.hereEvery ?? 0) : undefined;
+  }
+
+  /** Register a signature's blocks under `level`, for the checks that name it. */
+  addLevel(level: number, cf: ControlFile): void {
+    const records = new SharedArrayBuffer(cf.records.length);
+    new Uint8Array(records).set(cf.records);
+    const msg: PlacesLevel = { type: 'level', level, blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records };
+    const at = this.levels.findIndex((l) => l.level === level);
+    if (at >= 0) this.levels[at] = msg;
+    else this.levels.push(msg);
+    for (const t of this.threads) t.worker.postMessage(msg);
+  }
+
+  /** Pieces worth the worker in these tasks? */
+  worthIt(t: BlockTarget, tasks: readonly PlaceTask[]): boolean {
+    let bytes = 0;
+    for (const task of tasks) bytes += (task.last - task.first) * t.index.blockSize;
+    return bytes >= MIN_PARALLEL_BYTES;
+  }
+
+  /**
+   * tryBlocksAt for each task in turn, in the seed of `size` bytes at `seed` (the workers open it
+   * by name; `fh` is this thread's handle on it, for the pieces it checks itself).
+   */
+  async tryAt(fh: FileHandle, seed: string, size: number, t: BlockTarget, level: number, tasks: readonly PlaceTask[]): Promise<void> {
+    if (!this.levels.some((l) => l.level === level)) throw new ZpumpError('E_INTERNAL', `places level ${level} was never registered`);
+    const B = t.index.blockSize;
+    const per = Math.max(1, Math.floor(PIECE / B));
+    this.start(per * B);
+    const queue: Piece[] = [];
+    const free = this.slots.map((_, i) => i);
+    try {
+      for (const task of tasks) {
+        for (let id = task.first; id < task.last && !t.matcher.complete; id += per) {
+          const wanted = wantedIn(t, id, Math.min(task.last, id + per));
+          const from = id * B + task.shift;
+          if (!wanted || from < 0 || from >= size) continue;
+          if (free.length === 0) free.push(await this.apply(queue.shift()!, t, seed));
+          const slot = free.pop()!;
+          const length = Math.min(wanted.length * B, size - from);
+          // Workers behind (this thread has little to write): this thread checks the piece itself.
+          const here = this.hereEvery > 0 ? this.sent++ % this.hereEvery === 0 : this.threads.every((th) => th.pending.size >= PER_WORKER);
+          queue.push(here ? await this.checkHere(fh, seed, t, slot, from, length, id, wanted, task.shift) : this.send(slot, seed, from, length, level, id, wanted, task.shift));
+        }
+      }
+      while (queue.length > 0) await this.apply(queue.shift()!, t, seed);
+    } finally {
+      // Pieces still out (an error above) must be done before their memory is used again.
+      await Promise.allSettled(queue.map((p) => p.result));
+    }
+  }
+
+  private async apply(p: Piece, t: BlockTarget, seed: string): Promise<number> {
+    const r = await p.result;
+    if (r.error) throw fromSystemError(Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {}), 'cannot read the seed', seed);
+    this.work.pieces++;
+    for (const w of p.wanted) this.work.blocks += w;
+    this.work.strong += r.strong;
+    takeFound(t, p.first, r.found, new Uint8Array(this.slots[p.slot]!, 0, r.got), p.shift);
+    return p.slot;
+  }
+
+  private async checkHere(fh: FileHandle, seed: string, t: BlockTarget, slot: number, from: number, length: number, first: number, wanted: Uint8Array, shift: number): Promise<Piece> {
+    const data = new Uint8Array(this.slots[slot]!, 0, length);
+    let got = 0;
+    try {
+      while (got < length) {
+        const { bytesRead } = await fh.read(data, got, length - got, from + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } catch (error) {
+      throw fromSystemError(error, 'cannot read the seed', seed);
+    }
+    const found = new Uint8Array(wanted.length);
+    const strong = checkPiece(t.index, t.hasher, data, got, first, wanted, found);
+    this.work.here++;
+    return { slot, first, shift, wanted, result: Promise.resolve({ job: -1, got, found, strong }) };
+  }
+
+  private send(slot: number, path: string, from: number, length: number, level: number, first: number, wanted: Uint8Array, shift: number): Piece {
+    const job = this.nextJob++;
+    const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const result = new Promise<PlacesResult>((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
+      if (thread.pending.size === 0) thread.worker.ref();
+      thread.pending.set(job, { resolve, reject });
+      const msg: PlacesJob = { type: 'check', job, level, slot, path, from, length, first, wanted };
+      thread.worker.postMessage(msg);
+    });
+    result.catch(() => undefined); // reported when its turn comes, not as unhandled
+    return { slot, first, shift, wanted, result };
+  }
+
+  /** The workers, and pieces of at least `pieceBytes`. */
+  private start(pieceBytes: number): void {
+    let fresh = false;
+    while (this.threads.length < this.count) {
+      const worker = new Worker(this.url, { resourceLimits: LIMITS });
+      const thread: Thread = { worker, pending: new Map() };
+      const fail = (error: Error): void => {
+        this.failed ??= new ZpumpError('E_IO', `seed check thread failed: ${error.message}`, { cause: error });
+        for (const p of thread.pending.values()) p.reject(this.failed);
+        thread.pending.clear();
+      };
+      worker.on('message', (r: PlacesResult) => {
+        const p = thread.pending.get(r.job);
+        thread.pending.delete(r.job);
+        // An idle worker never keeps the process alive; one with work does, until it answers.
+        if (thread.pending.size === 0) worker.unref();
+        p?.resolve(r);
+      });
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`exited (${code})`)));
+      worker.unref();
+      for (const l of this.levels) worker.postMessage(l);
+      this.threads.push(thread);
+      fresh = true;
+    }
+    if (fresh || (this.slots[0]?.byteLength ?? 0) < pieceBytes) {
+      if ((this.slots[0]?.byteLength ?? 0) < pieceBytes) this.slots = Array.from({ length: PER_WORKER * this.count + 2 }, () => new SharedArrayBuffer(pieceBytes));
+      const msg: PlacesSlots = { type: 'slots', memory: this.slots };
+      for (const t of this.threads) t.worker.postMessage(msg);
+    }
+  }
+
+  /** The workers exit (after their last check); the pool can start new ones. */
+  async close(): Promise<void> {
+    const threads = this.threads;
+    this.threads = [];
+    this.slots = [];
+    await Promise.all(threads.map(async ({ worker }) => {
+      worker.removeAllListeners('exit');
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.ref(); // the process waits for the exit
+      worker.postMessage('close');
+      await exited;
+    }));
+  }
+}

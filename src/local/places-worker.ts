@@ -1,0 +1,116 @@
+// Worker thread: reads a piece of a local copy into shared memory and says which target blocks it
+// holds at the places asked for (one weak sum per block, the strong hash only where it agrees).
+// The main thread writes what matched from the same memory (local/parallel-places.ts), in file
+// order, feeding the output's running whole-file hash; reading and hashing the blocks move here.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { createStrongHasher, type StrongHashName, type StrongHasher } from '../engine/strong-hash.js';
+import type { HashLengths } from '../format/hash-lengths.js';
+import { checkPiece, RecordsView } from './piece-check.js';
+
+/** One signature's blocks (a two-level sync has two), sent once before the checks that use it. */
+export interface PlacesLevel {
+  type: 'level';
+  level: number;
+  blockSize: number;
+  length: number;
+  hashLengths: HashLengths;
+  strongHash: StrongHashName;
+  /** The control file's records (only those of blocks ever asked for need be filled). */
+  records: SharedArrayBuffer;
+}
+
+/** The pieces' memory, shared with the main thread; a job names one by its index. */
+export interface PlacesSlots {
+  type: 'slots';
+  memory: SharedArrayBuffer[];
+}
+
+export interface PlacesJob {
+  type: 'check';
+  job: number;
+  level: number;
+  slot: number;
+  /** Read `length` bytes of `path` at `from` (fewer at its end): where target block `first` would start. */
+  path: string;
+  from: number;
+  length: number;
+  first: number;
+  /** 1 for each block of the piece to check (missing when the job was sent). */
+  wanted: Uint8Array;
+}
+
+export interface PlacesResult {
+  job: number;
+  /** Bytes read into the slot. */
+  got: number;
+  /** 1 for each block of the piece that is there. */
+  found: Uint8Array;
+  /** Strong hashes computed (work, for tests). */
+  strong: number;
+  error?: { message: string; code?: string };
+}
+
+interface Level {
+  records: RecordsView;
+  hasher: StrongHasher;
+}
+
+const levels = new Map<number, Level>();
+let slots: SharedArrayBuffer[] = [];
+let file: { path: string; fd: number } | undefined;
+// Messages are handled in order: a level's hasher is made before any check of it runs.
+let queue = Promise.resolve();
+
+parentPort!.on('message', (msg: PlacesLevel | PlacesSlots | PlacesJob | 'close') => {
+  if (msg === 'close') {
+    void queue.then(() => {
+      if (file) closeSync(file.fd);
+      parentPort!.close();
+    });
+    return;
+  }
+  queue = queue.then(() => {
+    if (msg.type === 'slots') slots = msg.memory;
+    else if (msg.type === 'level') return addLevel(msg);
+    else check(msg);
+    return undefined;
+  });
+});
+
+async function addLevel(m: PlacesLevel): Promise<void> {
+  levels.set(m.level, { records: new RecordsView(m.blockSize, m.length, m.hashLengths, new Uint8Array(m.records)), hasher: await createStrongHasher(m.strongHash) });
+}
+
+function read(path: string, data: Uint8Array, from: number): number {
+  if (file?.path !== path) {
+    if (file) closeSync(file.fd);
+    file = undefined;
+    file = { path, fd: openSync(path, 'r') };
+  }
+  let got = 0;
+  while (got < data.length) {
+    const n = readSync(file.fd, data, got, data.length - got, from + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function check(job: PlacesJob): void {
+  const found = new Uint8Array(job.wanted.length);
+  let strong = 0;
+  let got = 0;
+  try {
+    const l = levels.get(job.level);
+    if (!l) throw new Error(`level ${job.level} was never sent`);
+    const data = new Uint8Array(slots[job.slot]!, 0, job.length);
+    got = read(job.path, data, job.from);
+    strong = checkPiece(l.records, l.hasher, data, got, job.first, job.wanted, found);
+    parentPort!.postMessage({ job: job.job, got, found, strong } satisfies PlacesResult, [found.buffer as ArrayBuffer]);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    parentPort!.postMessage({ job: job.job, got, found, strong, error: { message: e.message, ...(e.code ? { code: e.code } : {}) } } satisfies PlacesResult);
+  }
+}
