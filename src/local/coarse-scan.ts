@@ -34,9 +34,14 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
     t.matcher.resetSeed();
     const B = t.index.blockSize;
     const n = t.index.count;
-    await tryTasks(fh, seed, size, t, [{ first: 0, last: n, shift: 0 }]);
+    const slide = new Slide(fh, seed, size, t);
+    // The first block found from the start of the copy says where the data sits: in place (then
+    // following its shift is the in-place pass), or shifted by an insertion near the start (then an
+    // in-place pass would check every block for nothing).
+    const first = await slide.run(0, n, 0, size, new Set(), true);
+    if (first !== 0) await tryTasks(fh, seed, size, t, [{ first: 0, last: n, shift: 0 }]);
     onProgress?.(size, size);
-    const buffers: ScanBuffers = {};
+    const tried = new Set([0, ...(Number.isNaN(first) ? [] : [first])]);
     for (let a = 0; a < n && !t.matcher.complete; ) {
       if (t.matcher.known[a]) { a++; continue; }
       let b = a;
@@ -49,45 +54,79 @@ export async function scanCoarse(seed: string, t: BlockTarget, onProgress?: (don
         // No neighbour found here at all: the run's content may be anywhere in this copy.
         const from = shifts.length === 0 ? 0 : Math.max(0, a * B + Math.min(...shifts) - B);
         const to = shifts.length === 0 ? size : Math.min(size, Math.min(b * B, t.index.length) + Math.max(...shifts) + B);
-        t.matcher.resetSeed();
-        // A piece at a time, given up after EMPTY_PIECES pieces that found nothing: content that
-        // changed where it is (no block to find) costs a few blocks of sliding, not the whole run.
-        // Pieces double while they find blocks (a long shifted stretch costs a few calls, not one per two blocks).
-        for (let at = from, empty = 0, piece = 2 * B; at < to && empty < EMPTY_PIECES && !t.matcher.complete; ) {
-          const found = t.matcher.knownCount;
-          const end = Math.min(to, at + piece);
-          let last = -1; // the run's last block found in this piece
-          const stopped = await scanRange(fh, seed, size, t.matcher, at, end, (id, buf, pos, x) => {
-            t.shift[id] = x - id * B;
-            t.write(id, buf, pos);
-            if (id >= a && id < b && id > last) last = id;
-          }, undefined, SLIDE_PIECE, buffers);
-          at = Math.max(stopped, end);
-          if (last >= 0 && last + 1 < b) {
-            // Data that moved goes on moving by the same amount (an insertion shifts all that
-            // follows): the rest of the run is looked for at that shift, a weak sum per block and
-            // no sliding, and the slide goes on after the stretch found there.
-            const s = t.shift[last]!;
-            await tryTasks(fh, seed, size, t, [{ first: last + 1, last: b, shift: s }]);
-            let next = last + 1;
-            while (next < b && t.matcher.known[next] && t.shift[next] === s) next++;
-            at = Math.max(at, next * B + s);
-          }
-          if (t.matcher.knownCount > found) {
-            empty = 0;
-            piece *= 2;
-          } else {
-            empty++;
-            piece = 2 * B;
-          }
-        }
-      } else if (shifts[0] !== 0) {
+        await slide.run(a, b, from, to, new Set(tried), false);
+      } else if (!tried.has(shifts[0]!)) {
         await tryTasks(fh, seed, size, t, [{ first: a, last: b, shift: shifts[0]! }]);
       }
       a = b;
     }
   } finally {
     await fh.close();
+  }
+}
+
+/** Slides over parts of one copy looking for the blocks of a run, following each shift it learns. */
+class Slide {
+  private readonly buffers: ScanBuffers = {};
+
+  constructor(private readonly fh: FileHandle, private readonly seed: string, private readonly size: number, private readonly t: BlockTarget) {}
+
+  /**
+   * Slide over seed bytes [from, to) for the missing blocks [a, b); `followed`: shifts at which the
+   * run was already checked. Each shift learned is followed over the rest of the run, and the slide
+   * skips what is known at a followed shift. `once`: stop after the first shift followed.
+   * Returns the first shift learned (NaN: none).
+   */
+  async run(a: number, b: number, from: number, to: number, followed: Set<number>, once: boolean): Promise<number> {
+    const { fh, seed, size, t } = this;
+    const B = t.index.blockSize;
+    let learned = NaN;
+    t.matcher.resetSeed();
+    // A piece at a time, given up after EMPTY_PIECES pieces that found nothing: content that
+    // changed where it is (no block to find) costs a few blocks of sliding, not the whole run.
+    // Pieces double while they find blocks.
+    for (let at = from, empty = 0, piece = 2 * B; at < to && empty < EMPTY_PIECES && !t.matcher.complete; ) {
+      const found = t.matcher.knownCount;
+      const end = Math.min(to, at + piece);
+      let last = -1; // the run's last block found in this piece
+      const stopped = await scanRange(fh, seed, size, t.matcher, at, end, (id, buf, pos, x) => {
+        t.shift[id] = x - id * B;
+        t.write(id, buf, pos);
+        if (id >= a && id < b && id > last) last = id;
+      }, undefined, SLIDE_PIECE, this.buffers);
+      at = Math.max(stopped, end);
+      if (last >= 0) {
+        const s = t.shift[last]!;
+        if (Number.isNaN(learned)) learned = s;
+        if (!followed.has(s)) {
+          // Data that moved goes on moving by the same amount (an insertion shifts all that
+          // follows): the rest of the run is looked for at that shift, a weak sum per block.
+          followed.add(s);
+          await tryTasks(fh, seed, size, t, [{ first: last + 1, last: b, shift: s }]);
+          if (once) break;
+        }
+      }
+      // Where the slide stands, the blocks known at a followed shift are skipped (their bytes
+      // hold no other block), so rolling goes only over what is still unexplained.
+      for (let moved = true; moved && at < to; ) {
+        moved = false;
+        for (const s of followed) {
+          let id = Math.floor((at - s) / B);
+          if (id < 0 || id >= t.index.count || !t.matcher.known[id] || t.shift[id] !== s) continue;
+          while (id < t.index.count && t.matcher.known[id] && t.shift[id] === s) id++;
+          at = id * B + s;
+          moved = true;
+        }
+      }
+      if (t.matcher.knownCount > found) {
+        empty = 0;
+        piece *= 2;
+      } else {
+        empty++;
+        piece = 2 * B;
+      }
+    }
+    return learned;
   }
 }
 

@@ -195,6 +195,31 @@ describe('the coarse slide follows a shift it learned', () => {
     // The slide found the shift on one or two blocks; the rest were checked where it says, not slid to.
     expect(one.matcher.work.strongHashes).toBeLessThan(8);
     expect(many.matcher.work.strongHashes).toBeLessThan(8);
+    // Each block was checked once, where the shift says: no in-place pass before (nothing is in place).
     expect(many.work!.blocks).toBeGreaterThanOrEqual(n - 4);
+    expect(many.work!.blocks).toBeLessThan(n + 4);
+  });
+
+  it('an insertion, a rewrite further on, then a deletion: every other block found at its own shift', async () => {
+    const rewriteAt = 30 * B + 1000;
+    const cutAt = 60 * B + 5000;
+    const edited = concat(old.subarray(0, rewriteAt), seededBytes(4096, 10), old.subarray(rewriteAt + 4096, cutAt), old.subarray(cutAt + 100));
+    const target = concat(edited.subarray(0, 5000), seededBytes(16, 9), edited.subarray(5000));
+    const path = await seedFile(old);
+    for (const threads of [1, 2]) {
+      const { cf, t, outcome } = await targetOf(target, B, () => false);
+      const pool = PlacesPool.create(threads);
+      pool?.addLevel(0, cf);
+      try {
+        await scanCoarse(path, { ...t, ...(pool ? { places: { pool, level: 0 } } : {}) });
+      } finally {
+        await pool?.close();
+      }
+      const { known, shift } = outcome();
+      // Target blocks holding the insertion (0), the rewrite (30) and the cut (60), and nothing else, are missing.
+      expect(known.flatMap((k, id) => (k ? [] : [id]))).toEqual([0, 30, 60]);
+      expect(shift.slice(1, 30).every((x) => x === -16) && shift.slice(31, 60).every((x) => x === -16)).toBe(true);
+      expect(shift.slice(61).every((x) => x === 84)).toBe(true);
+    }
   });
 });
