@@ -10,7 +10,7 @@
 // fill patterns and, for blocks >= 64 KiB, the weak sum's blindness to them (§11) cost one
 // strong hash per distinct window instead of one per byte.
 
-import { FILTER_MASKS, type BlockIndex } from './block-index.js';
+import { FILTER_MASKS, filterHash2, type BlockIndex } from './block-index.js';
 import { md4Padded, type Md4 } from './md4.js';
 import { rollWeakSum, weakSum } from './rsum.js';
 
@@ -136,6 +136,13 @@ function rollSingles(
   rolled[1] = 0;
   rolled[2] = why;
   return x;
+}
+
+// The filter's second word (the rare path: the first said "maybe").
+function mayHold2(filter: Int32Array, fShift: number, s0: number, s1: number): boolean {
+  const g = filterHash2(s0, s1);
+  const n = FILTER_MASKS[g & 1023]!;
+  return (filter[g >>> fShift]! & n) === n;
 }
 
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
@@ -291,18 +298,26 @@ export class SeedMatcher {
         r0 = rolled[0]!;
         r1 = rolled[1]!;
         const why = rolled[2]!;
-        if (why === STOP_FILTER) break;
-        if (why === STOP_LAST) { onlyLast = true; break; }
-        if (why === STOP_END) return x;
-        // A byte leaving equal to the one entering: through a uniform stretch (zeros, fill) the
-        // sums stay as they are and the filter keeps saying no, so jump to its end.
-        const out0 = buf[x]!;
-        const end = firstOther(buf, x, limit - 1 + ctx, out0);
-        if (end - ctx > x + 64) {
-          x = end - ctx;
-          continue;
+        if (why === STOP_FILTER) {
+          if (mayHold2(idx.filter, fShift, r0 & mask, seq2 ? r1 & mask : 0)) break;
+          // The second word says no: as if the first had.
+          if (lastOpen && (r0 & mask) === lastWeak) { onlyLast = true; break; }
+          if (x + 1 >= limit) return x + 1;
+        } else if (why === STOP_LAST) {
+          onlyLast = true;
+          break;
+        } else if (why === STOP_END) return x;
+        else {
+          // A byte leaving equal to the one entering: through a uniform stretch (zeros, fill)
+          // the sums stay as they are and the filter keeps saying no, so jump to its end.
+          const end = firstOther(buf, x, limit - 1 + ctx, buf[x]!);
+          if (end - ctx > x + 64) {
+            x = end - ctx;
+            continue;
+          }
+          noSkipUntil = end; // short: not worth looking again before its end
         }
-        noSkipUntil = end; // short: not worth looking again before its end
+        const out0 = buf[x]!;
         const mid = buf[x + B]!;
         const a0 = ((r0 >>> 16) + mid - out0) & 0xffff;
         r0 = (a0 << 16) | (((r0 & 0xffff) + a0 - (out0 << outShift)) & 0xffff);
