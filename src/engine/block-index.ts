@@ -29,10 +29,10 @@ export interface SharedBlockIndex {
 /**
  * The filter is a Bloom filter blocked to one 32-bit word per window: the pair's hash picks a word
  * (its top bits) and one of these masks of 4 bits (its low 10 bits), so a probe is one load and
- * one compare. At 32–64 bits per block, unrelated data gets through the first word about once
- * in 400–1300 bytes, and through the second (filterHash2) too about once in 10^5 (one bit per
- * block, as before, let 1 in 16 through: a lookup, with its cache misses, every 16 bytes was most
- * of the scan's time).
+ * one compare. At 32–64 bits per block, unrelated data gets through about once in 450 bytes;
+ * a second table (8–16 bits a block, filterHash2) lets through about one in 20 of those again
+ * before a lookup (one bit per block, as before, let 1 in 16 through: a lookup, with its cache
+ * misses one after the other, every 16 bytes was most of the scan's time).
  */
 export const FILTER_MASKS = filterMasks();
 
@@ -103,6 +103,9 @@ export class BlockIndex {
   filter: Int32Array;
   /** 32 - log2(filter words): the filter word of hash h is h >>> filterShift. */
   readonly filterShift: number;
+  /** The second words (filterHash2) follow the first, a quarter as many: filter[second + (g >>> secondShift)]. */
+  readonly second: number;
+  readonly secondShift: number;
   private readonly buffers: Omit<SharedBlockIndex, 'blockSize' | 'length' | 'hashLengths' | 'records'>;
 
   constructor(cf: Pick<ControlFile, 'blockSize' | 'length' | 'hashLengths' | 'records'>, shared?: SharedBlockIndex) {
@@ -120,11 +123,13 @@ export class BlockIndex {
     this.bits = Math.max(4, Math.ceil(Math.log2(Math.max(1, this.count))));
     const words = Math.min(MAX_FILTER_WORDS, 2 ** Math.max(6, Math.ceil(Math.log2(Math.max(1, this.count)))));
     this.filterShift = 32 - Math.log2(words);
+    this.second = words;
+    this.secondShift = this.filterShift + 2;
     this.buffers = shared ?? {
       weak: new SharedArrayBuffer(4 * this.count),
       head: new SharedArrayBuffer(4 << this.bits),
       next: new SharedArrayBuffer(4 * this.count),
-      filter: new SharedArrayBuffer(4 * words),
+      filter: new SharedArrayBuffer(4 * (words + words / 4)),
     };
     this.weak = new Int32Array(this.buffers.weak);
     this.head = new Int32Array(this.buffers.head);
@@ -184,7 +189,7 @@ export class BlockIndex {
       const f = filterHash(this.weak[i]!, s1);
       filter[f >>> shift]! |= FILTER_MASKS[f & 1023]!;
       const g = filterHash2(this.weak[i]!, s1);
-      filter[g >>> shift]! |= FILTER_MASKS[g & 1023]!;
+      filter[this.second + (g >>> this.secondShift)]! |= FILTER_MASKS[g & 1023]!;
     }
   }
 
@@ -195,7 +200,7 @@ export class BlockIndex {
     if ((this.filter[f >>> this.filterShift]! & m) !== m) return false;
     const g = filterHash2(s0, s1);
     const n = FILTER_MASKS[g & 1023]!;
-    return (this.filter[g >>> this.filterShift]! & n) === n;
+    return (this.filter[this.second + (g >>> this.secondShift)]! & n) === n;
   }
 
   bucket(stored: number): number {

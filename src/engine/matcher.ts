@@ -139,10 +139,10 @@ function rollSingles(
 }
 
 // The filter's second word (the rare path: the first said "maybe").
-function mayHold2(filter: Int32Array, fShift: number, s0: number, s1: number): boolean {
+function mayHold2(filter: Int32Array, second: number, shift: number, s0: number, s1: number): boolean {
   const g = filterHash2(s0, s1);
   const n = FILTER_MASKS[g & 1023]!;
-  return (filter[g >>> fShift]! & n) === n;
+  return (filter[second + (g >>> shift)]! & n) === n;
 }
 
 const MISSES = 64; // windows that matched nothing, remembered by position modulo this
@@ -299,7 +299,7 @@ export class SeedMatcher {
         r1 = rolled[1]!;
         const why = rolled[2]!;
         if (why === STOP_FILTER) {
-          if (mayHold2(idx.filter, fShift, r0 & mask, seq2 ? r1 & mask : 0)) break;
+          if (mayHold2(idx.filter, idx.second, idx.secondShift, r0 & mask, seq2 ? r1 & mask : 0)) break;
           // The second word says no: as if the first had.
           if (lastOpen && (r0 & mask) === lastWeak) { onlyLast = true; break; }
           if (x + 1 >= limit) return x + 1;
