@@ -119,8 +119,9 @@ export class BlockIndex {
     this.records = cf.records;
     this.recLen = h.rsumBytes + h.checksumBytes;
     this.rsumBytes = h.rsumBytes;
-    // About one bucket per block, a power of two (chains stay short: the filter sends few lookups).
-    this.bits = Math.max(4, Math.ceil(Math.log2(Math.max(1, this.count))));
+    // One bucket per one or two blocks, a power of two: the filter sends few windows to a lookup,
+    // so a chain of two costs less than the RSS of twice the buckets (1 MiB at 524 288 blocks).
+    this.bits = Math.max(4, Math.floor(Math.log2(Math.max(1, this.count))));
     const words = Math.min(MAX_FILTER_WORDS, 2 ** Math.max(6, Math.ceil(Math.log2(Math.max(1, this.count)))));
     this.filterShift = 32 - Math.log2(words);
     this.second = words;

@@ -160,7 +160,7 @@ class Merger {
   ) {
     this.matcher = s.matcher;
     this.ctx = s.index.seqMatches * s.index.blockSize;
-    this.chunk = Math.max(4 << 20, 2 * this.ctx);
+    this.chunk = Math.max(1 << 20, 2 * this.ctx);
     this.buf = new Uint8Array(this.chunk + this.ctx);
   }
 
