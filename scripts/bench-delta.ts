@@ -5,6 +5,10 @@
 // (today's one level); without levels in `announce` they are built as it would: fine = zsyncmake's
 // block size beside the file, coarse inline = the smallest block size whose message fits 8 192 B.
 //   npm run build && npx tsx scripts/bench-delta.ts [--size BYTES] [--rounds 3] [--json]
+//     [--cases scattered,insert,append] [--modes two,one,zsync,whole] [--threads N]
+// Modes run in turn within each round (A/B alternating, so a burst of other work hits them alike);
+// round 0 is a warm-up. Wall time on this VM varies with page-cache writes: CPU s (user + system)
+// and peak RSS are printed beside it.
 // Bars (issue 12): message <= 8 192 B; 1% scattered: fetched <= 2.5 x changed; insert 16 B:
 // fetched <= 256 KiB; append: fetched <= 1.05 x appended + 64 KiB; two-level time <= one-level.
 
@@ -21,6 +25,10 @@ import { CLI, arg, median, table, timed, writeSeededFile } from './lib/bench.mjs
 
 const size = Number(arg('--size', String(256 << 20)));
 const rounds = Number(arg('--rounds', '3'));
+const caseNames = arg('--cases', 'scattered,insert,append').split(',');
+const modeNames = arg('--modes', 'two,one,zsync,whole').split(',');
+const threads = arg('--threads', undefined);
+const threadArgs = threads === undefined ? [] : ['--threads', threads];
 const LIMIT = 8192;
 const dir = mkdtempSync(join(tmpdir(), 'zpump-bench-delta-'));
 const www = join(dir, 'www');
@@ -103,9 +111,9 @@ try {
   const old = join(dir, 'old.bin');
   writeSeededFile(old, size, 11);
   const edits = Math.round((size * 0.01) / 4096);
-  const cases: Array<{ name: string; changed: number; make(p: string): void; bar(fetched: number): boolean; barText: string }> = [
+  const cases: Array<{ key: string; name: string; changed: number; make(p: string): void; bar(fetched: number): boolean; barText: string }> = [
     {
-      name: '1% scattered 4 KiB', changed: edits * 4096, barText: '<= 2.5 x changed',
+      key: 'scattered', name: '1% scattered 4 KiB', changed: edits * 4096, barText: '<= 2.5 x changed',
       bar: (f) => f <= 2.5 * edits * 4096,
       make: (p) => {
         copyFileSync(old, p);
@@ -116,12 +124,12 @@ try {
       },
     },
     {
-      name: 'insert 16 B near start', changed: 16, barText: '<= 256 KiB',
+      key: 'insert', name: 'insert 16 B near start', changed: 16, barText: '<= 256 KiB',
       bar: (f) => f <= 256 << 10,
       make: (p) => copyWithInsert(old, p, 5000, Buffer.alloc(16, 0x33)),
     },
     {
-      name: 'append 1/16', changed: size / 16, barText: '<= 1.05 x appended + 64 KiB',
+      key: 'append', name: 'append 1/16', changed: size / 16, barText: '<= 1.05 x appended + 64 KiB',
       bar: (f) => f <= 1.05 * (size / 16) + (64 << 10),
       make: (p) => {
         copyFileSync(old, p);
@@ -135,23 +143,21 @@ try {
     },
   ];
   const rows: Array<Record<string, string | number>> = [];
-  for (const c of cases) {
+  for (const c of cases.filter((k) => caseNames.includes(k.key))) {
     c.make(join(www, 'new.bin'));
     const { twoLevel, oneLevel, coarseBlock, fineBlock } = publish();
     writeFileSync(join(dir, 'two.json'), twoLevel);
     writeFileSync(join(dir, 'one.json'), oneLevel);
-    const modes: Array<{ mode: string; message: number; run(target: string): { seconds: number; stdout: string } }> = [
-      { mode: `two-level (${kib(coarseBlock)}K/${kib(fineBlock)}K)`, message: Buffer.byteLength(twoLevel), run: (t) => timed(process.execPath, [CLI, 'sync', '--json', '--engine', 'js', join(dir, 'two.json'), t]) },
-      { mode: 'one-level (today)', message: Buffer.byteLength(oneLevel), run: (t) => timed(process.execPath, [CLI, 'sync', '--json', '--engine', 'js', join(dir, 'one.json'), t]) },
-      ...(hasZsync ? [{ mode: 'zsync on the fine .zsync', message: 0, run: (t: string) => timed('zsync', ['-q', '-o', t, `${nginx.url}new.bin.zsync`], { cwd: dir }) }] : []),
-      { mode: 'whole download', message: 0, run: (t) => timed('curl', ['-sS', '-o', t, `${nginx.url}new.bin`]) },
+    const allModes: Array<{ key: string; mode: string; message: number; run(target: string): { seconds: number; cpuSeconds: number; rssMb: number } }> = [
+      { key: 'two', mode: `two-level (${kib(coarseBlock)}K/${kib(fineBlock)}K)`, message: Buffer.byteLength(twoLevel), run: (t) => timed(process.execPath, [CLI, 'sync', '--json', '--engine', 'js', ...threadArgs, join(dir, 'two.json'), t]) },
+      { key: 'one', mode: 'one-level (today)', message: Buffer.byteLength(oneLevel), run: (t) => timed(process.execPath, [CLI, 'sync', '--json', '--engine', 'js', ...threadArgs, join(dir, 'one.json'), t]) },
+      ...(hasZsync ? [{ key: 'zsync', mode: 'zsync on the fine .zsync', message: 0, run: (t: string) => timed('zsync', ['-q', '-o', t, `${nginx.url}new.bin.zsync`], { cwd: dir }) }] : []),
+      { key: 'whole', mode: 'whole download', message: 0, run: (t) => timed('curl', ['-sS', '-o', t, `${nginx.url}new.bin`]) },
     ];
-    for (const m of modes) {
-      const wall: number[] = [];
-      let sig = 0;
-      let data = 0;
-      let requests = 0;
-      for (let round = 0; round <= rounds; round++) {
+    const modes = allModes.filter((m) => modeNames.includes(m.key));
+    const got = modes.map(() => ({ wall: [] as number[], cpu: [] as number[], rss: [] as number[], sig: 0, data: 0, requests: 0 }));
+    for (let round = 0; round <= rounds; round++) {
+      for (const [i, m] of modes.entries()) {
         const target = join(dir, 'target.bin');
         rmSync(target, { force: true });
         rmSync(`${target}.zs-old`, { force: true });
@@ -159,14 +165,23 @@ try {
         await nginx.clearLog();
         const run = m.run(target);
         const log = await nginx.readLog();
-        sig = bytesOf(log, (e) => e.path.endsWith('.zsync'));
-        data = bytesOf(log, (e) => e.path === '/new.bin');
-        requests = log.length;
-        if (round > 0) wall.push(run.seconds);
+        const g = got[i]!;
+        g.sig = bytesOf(log, (e) => e.path.endsWith('.zsync'));
+        g.data = bytesOf(log, (e) => e.path === '/new.bin');
+        g.requests = log.length;
+        if (round > 0) {
+          g.wall.push(run.seconds);
+          g.cpu.push(run.cpuSeconds);
+          g.rss.push(run.rssMb);
+        }
       }
+    }
+    for (const [i, m] of modes.entries()) {
+      const g = got[i]!;
       rows.push({
-        case: c.name, mode: m.mode, 'message B': m.message || '-', 'sig KiB': kib(sig), 'data KiB': kib(data), 'total KiB': kib(sig + data),
-        requests, 's (median)': median(wall).toFixed(2), bar: m.mode.startsWith('two-level') ? `${c.bar(sig + data) ? 'ok' : 'MISSED'} (${c.barText})` : '',
+        case: c.name, mode: m.mode, 'message B': m.message || '-', 'sig KiB': kib(g.sig), 'data KiB': kib(g.data), 'total KiB': kib(g.sig + g.data),
+        requests: g.requests, 's (median)': median(g.wall).toFixed(2), 'CPU s': median(g.cpu).toFixed(2), 'RSS MB': Math.max(...g.rss).toFixed(0),
+        bar: m.key === 'two' ? `${c.bar(g.sig + g.data) ? 'ok' : 'MISSED'} (${c.barText})` : '',
       });
     }
   }

@@ -64,7 +64,8 @@ export async function fetchFineRecords(
     const recLen = recordLength(control.hashLengths);
     if (headerLength + count * recLen !== size) throw stale(ref.url, `should be ${headerLength + count * recLen} bytes by its header, the message says ${size}`);
     const needed = neededFor(control);
-    const records = new Uint8Array(count * recLen);
+    // Shared memory: the threads that check blocks read the records where they are (local/parallel-places.ts).
+    const records = new Uint8Array(new SharedArrayBuffer(count * recLen));
     // Records the header piece already brought are used as they are, not asked for again.
     const had = Math.min(count, Math.floor((first.length - headerLength) / recLen));
     records.set(first.subarray(headerLength, headerLength + had * recLen));

@@ -99,6 +99,7 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
   const check = finalCheck(wholeFileChecks(cf), request.sha512, request.md5InBeforeCommit);
   const matcher = new SeedMatcher(index, md4);
   const out = await OutputFile.create(request.target, cf.length, cf.blockSize, check.hashing);
+  places?.setOutput(out.path);
   try {
     const shifts = await coarseScan(request, index, matcher, md4, out, places);
     let fetched: FetchOutcome | undefined;
@@ -127,6 +128,7 @@ async function attempt(request: TwoLevelRequest, useFine: boolean, spent: Spent,
       ...(fetched ? { servedBy: fetched.servedBy, failedUrls: fetched.failedUrls } : {}),
     };
   } catch (error) {
+    await places?.close(); // the worker's handle on the temporary goes first (Windows removes no open file)
     await out.discard();
     throw error;
   }
@@ -140,7 +142,9 @@ async function coarseScan(request: TwoLevelRequest, index: BlockIndex, matcher: 
   const write = (id: number, buf: Uint8Array, pos: number): void => {
     if (!isAllZero(buf, pos, Math.min(index.blockSize, index.length - id * index.blockSize))) out.writeBlock(id, buf, pos);
   };
-  const target = { index, matcher, hasher: md4, shift, write, ...(places ? { places: { pool: places, level: COARSE } } : {}) };
+  // Blocks a worker wrote (zeros included: the file reads as zeros there) are hashed here, in order.
+  const written = (id: number, buf: Uint8Array, pos: number): void => out.absorb(id * index.blockSize, buf.subarray(pos, pos + Math.min(index.blockSize, index.length - id * index.blockSize)));
+  const target = { index, matcher, hasher: md4, shift, write, ...(places ? { places: { pool: places, level: COARSE, written } } : {}) };
   for (const seed of request.seeds) {
     if (matcher.complete) break;
     await scanCoarse(seed, target, (done, total) => request.onProgress?.('scan', done, total));
@@ -182,12 +186,16 @@ async function fineLevel(
       state.fineWrote = true;
       out.writeAt(id * Bf, buf.subarray(pos, pos + Math.min(Bf, cf.length - id * Bf)));
     },
+    written: (id: number, buf: Uint8Array, pos: number): void => {
+      state.fineWrote = true;
+      out.absorb(id * Bf, buf.subarray(pos, pos + Math.min(Bf, cf.length - id * Bf)));
+    },
   };
   for (let i = 0; i < request.seeds.length && !matcher.complete; i++) {
     await scanFine(request.seeds[i]!, {
       index, matcher, hasher, needed: fine.needed, coarseBlockSize: cf.blockSize, coarseKnown,
       coarseShift: shifts[i] ?? new Float64Array(coarseKnown.length).fill(NaN), write: view.writeBlock,
-      ...(places ? { places: { pool: places, level: FINE } } : {}),
+      ...(places ? { places: { pool: places, level: FINE, written: view.written } } : {}),
     });
   }
   await places?.close(); // its memory is not kept through the fetch (peak RSS)

@@ -9,7 +9,7 @@ import type { SeedMatcher } from '../engine/matcher.js';
 import type { StrongHasher } from '../engine/strong-hash.js';
 import { fromSystemError } from '../errors.js';
 import type { PlacesPool, PlaceTask } from './parallel-places.js';
-import { checkPiece } from './piece-check.js';
+import { checkPiece, indexRecords } from './piece-check.js';
 
 export interface BlockTarget {
   index: BlockIndex;
@@ -18,8 +18,12 @@ export interface BlockTarget {
   write: (id: number, buf: Uint8Array, pos: number) => void;
   /** Seed offset minus target offset of each block found in this seed (NaN: not found here). */
   shift: Float64Array;
-  /** Worker threads for the hashing, and this target's level registered with them (none: this thread). */
-  places?: { pool: PlacesPool; level: number };
+  /**
+   * Worker threads for the checks, and this target's level registered with them (none: this
+   * thread). With `written`, the workers write the blocks they find into the pool's output
+   * themselves, and this is called instead of `write` (to hash them).
+   */
+  places?: { pool: PlacesPool; level: number; written?: (id: number, buf: Uint8Array, pos: number) => void };
 }
 
 const PIECE = 1 << 20;
@@ -43,7 +47,7 @@ export async function tryBlocksAt(fh: FileHandle, seed: string, size: number, t:
       throw fromSystemError(error, 'cannot read the seed', seed);
     }
     const found = new Uint8Array(wanted.length);
-    checkPiece(t.index, t.hasher, buf, got, id, wanted, found);
+    checkPiece(indexRecords(t.index), t.hasher, buf, got, id, wanted, found);
     takeFound(t, id, found, buf, shift);
   }
 }
@@ -61,14 +65,14 @@ export function wantedIn(t: BlockTarget, first: number, stop: number): Uint8Arra
 }
 
 /** Take the blocks a piece check found (block k of `found` at buf[k·B]), unless found meanwhile. */
-export function takeFound(t: BlockTarget, first: number, found: Uint8Array, buf: Uint8Array, shift: number): void {
+export function takeFound(t: BlockTarget, first: number, found: Uint8Array, buf: Uint8Array, shift: number, write = t.write): void {
   const B = t.index.blockSize;
   for (let k = 0; k < found.length; k++) {
     const id = first + k;
     if (!found[k] || t.matcher.known[id]) continue;
     t.matcher.markKnown(id);
     t.shift[id] = shift;
-    t.write(id, buf, k * B);
+    write(id, buf, k * B);
   }
 }
 

@@ -79,6 +79,14 @@ export class OutputFile {
     this.hashedTo += data.length;
   }
 
+  /**
+   * Bytes another thread wrote at `offset` (exactly these, already in the file): hashed as if
+   * written here, so the running hashes keep up with writes made elsewhere.
+   */
+  absorb(offset: number, data: Uint8Array): void {
+    this.feed(offset, data);
+  }
+
   /** Write bytes at an offset (a whole-file download). */
   writeAt(offset: number, data: Uint8Array): void {
     this.stopIfInterrupted();

@@ -1,17 +1,18 @@
-// Blocks looked for where they most likely are (local/likely-places.ts), with the reading and the
-// block hashing on a worker thread (local/places-worker.ts): the worker reads each piece of the
-// local copy into shared memory and says which blocks of it match; this thread writes them from
-// that memory, piece after piece in file order, so the output's running whole-file hash keeps up
-// with the writes (local/output-file.ts). A few pieces are in flight at once, so the worker hashes
-// while this thread writes and hashes the file. The result is exactly tryBlocksAt's.
+// Blocks looked for where they most likely are (local/likely-places.ts), with the reading, block
+// hashing and writing on a worker thread (local/places-worker.ts): the worker reads each piece of
+// the local copy into shared memory, says which blocks of it match and writes them into the
+// output; this thread takes the results piece after piece in file order and hands each block's
+// bytes, still in that memory, to the output's running whole-file hash (local/output-file.ts), so
+// that hash goes on while the worker works. A few pieces are in flight at once; when the worker
+// is behind, this thread checks a piece itself. The result is exactly tryBlocksAt's.
 
 import { Worker } from 'node:worker_threads';
 import type { FileHandle } from 'node:fs/promises';
 import { ZpumpError, fromSystemError } from '../errors.js';
 import { strongHashOf, type ControlFile } from '../format/control-file.js';
 import { takeFound, wantedIn, type BlockTarget } from './likely-places.js';
-import { checkPiece } from './piece-check.js';
-import type { PlacesJob, PlacesLevel, PlacesResult, PlacesSlots } from './places-worker.js';
+import { checkPiece, indexRecords } from './piece-check.js';
+import type { PlacesJob, PlacesLevel, PlacesOutput, PlacesResult, PlacesSlots } from './places-worker.js';
 import { workerUrl } from './worker-url.js';
 
 /** Target blocks [first, last) looked for at their own offset plus `shift` in the local copy. */
@@ -33,7 +34,7 @@ export interface PlacesWork {
 }
 
 const PIECE = 1 << 20;
-/** Pieces in flight per worker: one being hashed while the next waits; plus the one being written here. */
+/** Pieces in flight per worker: one being checked while the next waits; plus one being hashed or checked here. */
 const PER_WORKER = 2;
 /** Below this many bytes of pieces a call stays on this thread (tryBlocksAt). */
 export const MIN_PARALLEL_BYTES = 8 << 20;
@@ -45,6 +46,8 @@ interface Piece {
   first: number;
   shift: number;
   wanted: Uint8Array;
+  /** The worker wrote the blocks it found. */
+  written: boolean;
   result: Promise<PlacesResult>;
 }
 
@@ -58,6 +61,7 @@ export class PlacesPool {
   private threads: Thread[] = [];
   private readonly levels: PlacesLevel[] = [];
   private slots: SharedArrayBuffer[] = [];
+  private output: PlacesOutput = { type: 'output', path: undefined };
   private nextJob = 0;
   private failed: Error | undefined;
 
@@ -78,13 +82,24 @@ export class PlacesPool {
 
   /** Register a signature's blocks under `level`, for the checks that name it. */
   addLevel(level: number, cf: ControlFile): void {
-    const records = new SharedArrayBuffer(cf.records.length);
-    new Uint8Array(records).set(cf.records);
+    // Records already in shared memory (fine records as fetched) are shared as they are.
+    const whole = cf.records.buffer instanceof SharedArrayBuffer && cf.records.byteOffset === 0 && cf.records.byteLength === cf.records.buffer.byteLength;
+    const records = whole ? (cf.records.buffer as SharedArrayBuffer) : new SharedArrayBuffer(cf.records.length);
+    if (!whole) new Uint8Array(records).set(cf.records);
     const msg: PlacesLevel = { type: 'level', level, blockSize: cf.blockSize, length: cf.length, hashLengths: cf.hashLengths, strongHash: strongHashOf(cf), records };
     const at = this.levels.findIndex((l) => l.level === level);
     if (at >= 0) this.levels[at] = msg;
     else this.levels.push(msg);
     for (const t of this.threads) t.worker.postMessage(msg);
+  }
+
+  /**
+   * The file that targets with a `written` callback are rebuilt in (a new file that reads as
+   * zeros: blocks of zeros are not written): the worker writes the blocks it finds there.
+   */
+  setOutput(path: string | undefined): void {
+    this.output = { type: 'output', path };
+    for (const t of this.threads) t.worker.postMessage(this.output);
   }
 
   /** Pieces worth the worker in these tasks? */
@@ -105,6 +120,7 @@ export class PlacesPool {
     this.start(per * B);
     const queue: Piece[] = [];
     const free = this.slots.map((_, i) => i);
+    const write = this.output.path !== undefined && t.places?.written !== undefined;
     try {
       for (const task of tasks) {
         for (let id = task.first; id < task.last && !t.matcher.complete; id += per) {
@@ -116,7 +132,7 @@ export class PlacesPool {
           const length = Math.min(wanted.length * B, size - from);
           // Workers behind (this thread has little to write): this thread checks the piece itself.
           const here = this.hereEvery > 0 ? this.sent++ % this.hereEvery === 0 : this.threads.every((th) => th.pending.size >= PER_WORKER);
-          queue.push(here ? await this.checkHere(fh, seed, t, slot, from, length, id, wanted, task.shift) : this.send(slot, seed, from, length, level, id, wanted, task.shift));
+          queue.push(here ? await this.checkHere(fh, seed, t, slot, from, length, id, wanted, task.shift) : this.send(slot, seed, from, length, level, id, wanted, task.shift, write));
         }
       }
       while (queue.length > 0) await this.apply(queue.shift()!, t, seed);
@@ -128,11 +144,14 @@ export class PlacesPool {
 
   private async apply(p: Piece, t: BlockTarget, seed: string): Promise<number> {
     const r = await p.result;
-    if (r.error) throw fromSystemError(Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {}), 'cannot read the seed', seed);
+    if (r.error) {
+      const cause = Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {});
+      throw r.error.writing ? fromSystemError(cause, 'cannot write the new version', this.output.path ?? '') : fromSystemError(cause, 'cannot read the seed', seed);
+    }
     this.work.pieces++;
     for (const w of p.wanted) this.work.blocks += w;
     this.work.strong += r.strong;
-    takeFound(t, p.first, r.found, new Uint8Array(this.slots[p.slot]!, 0, r.got), p.shift);
+    takeFound(t, p.first, r.found, new Uint8Array(this.slots[p.slot]!, 0, r.got), p.shift, p.written ? t.places!.written : t.write);
     return p.slot;
   }
 
@@ -149,23 +168,23 @@ export class PlacesPool {
       throw fromSystemError(error, 'cannot read the seed', seed);
     }
     const found = new Uint8Array(wanted.length);
-    const strong = checkPiece(t.index, t.hasher, data, got, first, wanted, found);
+    const strong = checkPiece(indexRecords(t.index), t.hasher, data, got, first, wanted, found);
     this.work.here++;
-    return { slot, first, shift, wanted, result: Promise.resolve({ job: -1, got, found, strong }) };
+    return { slot, first, shift, wanted, written: false, result: Promise.resolve({ job: -1, got, found, strong }) };
   }
 
-  private send(slot: number, path: string, from: number, length: number, level: number, first: number, wanted: Uint8Array, shift: number): Piece {
+  private send(slot: number, path: string, from: number, length: number, level: number, first: number, wanted: Uint8Array, shift: number, write: boolean): Piece {
     const job = this.nextJob++;
     const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const result = new Promise<PlacesResult>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       if (thread.pending.size === 0) thread.worker.ref();
       thread.pending.set(job, { resolve, reject });
-      const msg: PlacesJob = { type: 'check', job, level, slot, path, from, length, first, wanted };
+      const msg: PlacesJob = { type: 'check', job, level, slot, path, from, length, first, wanted, write };
       thread.worker.postMessage(msg);
     });
     result.catch(() => undefined); // reported when its turn comes, not as unhandled
-    return { slot, first, shift, wanted, result };
+    return { slot, first, shift, wanted, written: write, result };
   }
 
   /** The workers, and pieces of at least `pieceBytes`. */
@@ -190,11 +209,12 @@ export class PlacesPool {
       worker.on('exit', (code) => fail(new Error(`exited (${code})`)));
       worker.unref();
       for (const l of this.levels) worker.postMessage(l);
+      worker.postMessage(this.output);
       this.threads.push(thread);
       fresh = true;
     }
     if (fresh || (this.slots[0]?.byteLength ?? 0) < pieceBytes) {
-      if ((this.slots[0]?.byteLength ?? 0) < pieceBytes) this.slots = Array.from({ length: PER_WORKER * this.count + 2 }, () => new SharedArrayBuffer(pieceBytes));
+      if ((this.slots[0]?.byteLength ?? 0) < pieceBytes) this.slots = Array.from({ length: PER_WORKER * this.count + 1 }, () => new SharedArrayBuffer(pieceBytes));
       const msg: PlacesSlots = { type: 'slots', memory: this.slots };
       for (const t of this.threads) t.worker.postMessage(msg);
     }

@@ -5,34 +5,34 @@
 import { md4Padded } from '../engine/md4.js';
 import { weakMask, weakSumPadded } from '../engine/rsum.js';
 import type { StrongHasher } from '../engine/strong-hash.js';
+import type { BlockIndex } from '../engine/block-index.js';
 import type { HashLengths } from '../format/hash-lengths.js';
 
-/** What a check needs of a signature's blocks (engine/block-index.ts has it too). */
+/** What a check needs of a signature's blocks. */
 export interface BlockRecords {
   readonly blockSize: number;
   readonly length: number;
   readonly mask: number;
-  /** Masked weak sum of each block, as int32. */
-  readonly weak: Int32Array;
+  /** Masked weak sum of block `id`'s record, as int32. */
+  weakOf(id: number): number;
   strongMatches(id: number, digest: Uint8Array): boolean;
 }
 
-/** A control file's records seen as BlockRecords, without the scan's hash chains. */
+/** A control file's records seen as BlockRecords, read where they are (no copy, no hash chains). */
 export class RecordsView implements BlockRecords {
   readonly mask: number;
-  readonly weak: Int32Array;
   private readonly recLen: number;
 
   constructor(readonly blockSize: number, readonly length: number, private readonly h: HashLengths, private readonly records: Uint8Array) {
     this.mask = weakMask(h.rsumBytes) | 0;
     this.recLen = h.rsumBytes + h.checksumBytes;
-    const count = Math.ceil(length / blockSize);
-    this.weak = new Int32Array(count);
-    for (let i = 0, o = 0; i < count; i++, o += this.recLen) {
-      let v = 0;
-      for (let k = 0; k < h.rsumBytes; k++) v = (v << 8) | records[o + k]!;
-      this.weak[i] = v | 0;
-    }
+  }
+
+  weakOf(id: number): number {
+    const o = id * this.recLen;
+    let v = 0;
+    for (let k = 0; k < this.h.rsumBytes; k++) v = (v << 8) | this.records[o + k]!;
+    return v | 0;
   }
 
   strongMatches(id: number, digest: Uint8Array): boolean {
@@ -53,9 +53,14 @@ export function checkPiece(r: BlockRecords, hasher: StrongHasher, data: Uint8Arr
     const len = Math.min(B, r.length - id * B);
     if (got - pos < len) break;
     // The last block is compared with its zero padding, as its record was made.
-    if ((weakSumPadded(data, pos, pos + len, B) & r.mask) !== r.weak[id]) continue;
+    if ((weakSumPadded(data, pos, pos + len, B) & r.mask) !== r.weakOf(id)) continue;
     strong++;
     if (r.strongMatches(id, md4Padded(hasher, data, pos, pos + len, B))) found[k] = 1;
   }
   return strong;
+}
+
+/** A scan's block index seen as BlockRecords. */
+export function indexRecords(index: BlockIndex): BlockRecords {
+  return { blockSize: index.blockSize, length: index.length, mask: index.mask, weakOf: (id) => index.weak[id]!, strongMatches: (id, d) => index.strongMatches(id, d) };
 }

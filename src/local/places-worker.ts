@@ -1,13 +1,15 @@
-// Worker thread: reads a piece of a local copy into shared memory and says which target blocks it
-// holds at the places asked for (one weak sum per block, the strong hash only where it agrees).
-// The main thread writes what matched from the same memory (local/parallel-places.ts), in file
-// order, feeding the output's running whole-file hash; reading and hashing the blocks move here.
+// Worker thread: reads a piece of a local copy into shared memory, says which target blocks it
+// holds at the places asked for (one weak sum per block, the strong hash only where it agrees),
+// and writes them into the output file when asked (blocks of zeros are not written: the output
+// starts as zeros). The main thread hashes what matched from the same memory, in file order
+// (local/parallel-places.ts).
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { createStrongHasher, type StrongHashName, type StrongHasher } from '../engine/strong-hash.js';
 import type { HashLengths } from '../format/hash-lengths.js';
 import { checkPiece, RecordsView } from './piece-check.js';
+import { isAllZero } from './seed-scan.js';
 
 /** One signature's blocks (a two-level sync has two), sent once before the checks that use it. */
 export interface PlacesLevel {
@@ -19,6 +21,12 @@ export interface PlacesLevel {
   strongHash: StrongHashName;
   /** The control file's records (only those of blocks ever asked for need be filled). */
   records: SharedArrayBuffer;
+}
+
+/** Where jobs that write put their blocks (the output file, open here until the next one). */
+export interface PlacesOutput {
+  type: 'output';
+  path: string | undefined;
 }
 
 /** The pieces' memory, shared with the main thread; a job names one by its index. */
@@ -39,6 +47,8 @@ export interface PlacesJob {
   first: number;
   /** 1 for each block of the piece to check (missing when the job was sent). */
   wanted: Uint8Array;
+  /** Write the blocks found into the output file. */
+  write: boolean;
 }
 
 export interface PlacesResult {
@@ -49,7 +59,7 @@ export interface PlacesResult {
   found: Uint8Array;
   /** Strong hashes computed (work, for tests). */
   strong: number;
-  error?: { message: string; code?: string };
+  error?: { message: string; code?: string; writing: boolean };
 }
 
 interface Level {
@@ -60,19 +70,22 @@ interface Level {
 const levels = new Map<number, Level>();
 let slots: SharedArrayBuffer[] = [];
 let file: { path: string; fd: number } | undefined;
+let output: number | undefined;
 // Messages are handled in order: a level's hasher is made before any check of it runs.
 let queue = Promise.resolve();
 
-parentPort!.on('message', (msg: PlacesLevel | PlacesSlots | PlacesJob | 'close') => {
+parentPort!.on('message', (msg: PlacesLevel | PlacesSlots | PlacesOutput | PlacesJob | 'close') => {
   if (msg === 'close') {
     void queue.then(() => {
       if (file) closeSync(file.fd);
+      if (output !== undefined) closeSync(output);
       parentPort!.close();
     });
     return;
   }
   queue = queue.then(() => {
     if (msg.type === 'slots') slots = msg.memory;
+    else if (msg.type === 'output') setOutput(msg.path);
     else if (msg.type === 'level') return addLevel(msg);
     else check(msg);
     return undefined;
@@ -81,6 +94,12 @@ parentPort!.on('message', (msg: PlacesLevel | PlacesSlots | PlacesJob | 'close')
 
 async function addLevel(m: PlacesLevel): Promise<void> {
   levels.set(m.level, { records: new RecordsView(m.blockSize, m.length, m.hashLengths, new Uint8Array(m.records)), hasher: await createStrongHasher(m.strongHash) });
+}
+
+function setOutput(path: string | undefined): void {
+  if (output !== undefined) closeSync(output);
+  output = undefined;
+  if (path !== undefined) output = openSync(path, 'r+');
 }
 
 function read(path: string, data: Uint8Array, from: number): number {
@@ -102,15 +121,26 @@ function check(job: PlacesJob): void {
   const found = new Uint8Array(job.wanted.length);
   let strong = 0;
   let got = 0;
+  let writing = false;
   try {
     const l = levels.get(job.level);
     if (!l) throw new Error(`level ${job.level} was never sent`);
     const data = new Uint8Array(slots[job.slot]!, 0, job.length);
     got = read(job.path, data, job.from);
     strong = checkPiece(l.records, l.hasher, data, got, job.first, job.wanted, found);
+    if (job.write) {
+      writing = true;
+      if (output === undefined) throw new Error('no output file to write to');
+      const B = l.records.blockSize;
+      for (let k = 0; k < found.length; k++) {
+        if (!found[k]) continue;
+        const len = Math.min(B, l.records.length - (job.first + k) * B);
+        if (!isAllZero(data, k * B, len)) writeSync(output, data, k * B, len, (job.first + k) * B);
+      }
+    }
     parentPort!.postMessage({ job: job.job, got, found, strong } satisfies PlacesResult, [found.buffer as ArrayBuffer]);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    parentPort!.postMessage({ job: job.job, got, found, strong, error: { message: e.message, ...(e.code ? { code: e.code } : {}) } } satisfies PlacesResult);
+    parentPort!.postMessage({ job: job.job, got, found, strong, error: { message: e.message, writing, ...(e.code ? { code: e.code } : {}) } } satisfies PlacesResult);
   }
 }

@@ -4,7 +4,7 @@
 // and tasks that overlap; and the two-level coarse slide follows a shift it learned with a check
 // per block instead of sliding on (work counted, never timed). Needs the built worker (npm run build).
 
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,14 +82,29 @@ async function placesBoth(target: Uint8Array, seed: Uint8Array, blockSize: numbe
   const pool = PlacesPool.create(2, hereEvery === undefined ? {} : { hereEvery });
   expect(pool, 'the places worker is built (npm run build)').toBeDefined();
   pool!.addLevel(7, many.cf);
+  // The worker writes what it finds into an output file; this thread is told of each block.
+  const outPath = join(dir, `out-${run++}`);
+  await writeFile(outPath, new Uint8Array(target.length));
+  pool!.setOutput(outPath);
+  const t = { ...many.t, places: { pool: pool!, level: 7, written: many.t.write } };
   const fh2 = await open(path, 'r');
   try {
-    await pool!.tryAt(fh2, path, seed.length, many.t, 7, tasks);
+    await pool!.tryAt(fh2, path, seed.length, t, 7, tasks);
   } finally {
     await fh2.close();
     await pool!.close();
   }
-  return { one: one.outcome(), many: many.outcome(), work: pool!.work };
+  // Blocks the worker wrote are the target's; those this thread checked itself it handed to `write` (recorded, not written).
+  const out = await readFile(outPath);
+  let inFile = 0;
+  for (let id = 0; id < many.t.index.count; id++) {
+    const end = Math.min(target.length, (id + 1) * blockSize);
+    const got = out.subarray(id * blockSize, end);
+    if (got.every((b) => b === 0)) continue;
+    inFile++;
+    if (!got.equals(Buffer.from(target.subarray(id * blockSize, end)))) throw new Error(`block ${id} of the output differs`);
+  }
+  return { one: one.outcome(), many: many.outcome(), work: pool!.work, inFile };
 }
 
 describe('places checked on a worker thread equal the one-thread check', () => {
@@ -98,12 +113,13 @@ describe('places checked on a worker thread equal the one-thread check', () => {
   it('in place, with scattered rewrites and a last partial block', async () => {
     const B = 4 * KiB;
     const n = Math.ceil(old.length / B);
-    const { one, many, work } = await placesBoth(scattered(old, 40, 2), old, B, [{ first: 0, last: n, shift: 0 }]);
+    const { one, many, work, inFile } = await placesBoth(scattered(old, 40, 2), old, B, [{ first: 0, last: n, shift: 0 }]);
     expect(many).toEqual(one);
     expect(one.known.filter((k) => k === 0).length).toBeGreaterThanOrEqual(40); // the rewrites stay missing
     expect(one.known[n - 1]).toBe(1);
     expect(work.pieces).toBeGreaterThanOrEqual(5); // ~1 MiB pieces: several in flight at once
     expect(work.blocks).toBe(n);
+    expect(inFile).toBeGreaterThan(0);
   });
 
   it('shifted both ways, overlapping tasks, blocks already known, pieces past the seed', async () => {
