@@ -41,8 +41,13 @@ export function recordRanges(needed: Uint8Array, headerLength: number, recordLen
  * place moved by the shifts of the nearest coarse blocks found before and after it in this seed
  * (`shift[id]`: seed offset minus target offset, NaN where not found; none found: in place), widened
  * by one coarse block on each side. Overlapping regions are merged; sorted by start.
+ * `checkedAtNeighbours`: every missing block was already looked for at the shifts of the blocks
+ * found next to its run. Then a run of one or two blocks whose two neighbours were found at one
+ * shift needs no region: for a block of it to have moved, the data must change both before and
+ * after that block and inside the run, which takes at least three blocks (a rewrite in place, the
+ * common case, costs no slide).
  */
-export function scanRegions(coarseKnown: Uint8Array, shift: Float64Array, coarseBlockSize: number, length: number, seedSize: number): ByteRange[] {
+export function scanRegions(coarseKnown: Uint8Array, shift: Float64Array, coarseBlockSize: number, length: number, seedSize: number, checkedAtNeighbours = false): ByteRange[] {
   const B = coarseBlockSize;
   const n = coarseKnown.length;
   const after = new Float64Array(n + 1).fill(NaN);
@@ -57,6 +62,10 @@ export function scanRegions(coarseKnown: Uint8Array, shift: Float64Array, coarse
     }
     let end = id;
     while (end < n && !coarseKnown[end]) end++;
+    if (checkedAtNeighbours && end - id <= 2 && id > 0 && end < n && shift[id - 1] === shift[end]) {
+      id = end;
+      continue;
+    }
     const shifts = [before, after[end]!].filter((s) => !Number.isNaN(s));
     if (shifts.length === 0) shifts.push(0);
     const from = Math.max(0, id * B + Math.min(...shifts) - B);

@@ -54,7 +54,7 @@ export async function scanFine(seed: string, s: FineScan): Promise<void> {
     // Much still missing: the whole-copy slide below covers everything the local slides would.
     wholePass = !s.matcher.complete && missingBytes(s.matcher.known, s.index.blockSize, s.index.length) * WHOLE_PASS_RATIO >= size;
     const buffers: ScanBuffers = {};
-    for (const region of wholePass ? [] : scanRegions(s.matcher.known, fineShift, s.index.blockSize, s.index.length, size)) {
+    for (const region of wholePass ? [] : scanRegions(s.matcher.known, fineShift, s.index.blockSize, s.index.length, size, true)) {
       if (s.matcher.complete) break;
       s.matcher.resetSeed();
       await scanRange(fh, seed, size, s.matcher, region.start, region.end, (id, buf, pos, at) => {

@@ -39,6 +39,20 @@ describe('fine plan', () => {
     expect(apart).toEqual([{ start: 0, end: 1995 }, { start: 4995, end: 7000 }]);
   });
 
+  it('skips runs of one or two blocks between neighbours found at one shift once those were checked there', () => {
+    const B = 1000;
+    //                          0  1  2  3  4  5  6  7  8  9 10 11 12
+    const known = Uint8Array.from([1, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1]);
+    const shift = Float64Array.from([0, NaN, 0, NaN, NaN, 0, NaN, NaN, NaN, 0, NaN, NaN, 7]);
+    // [1,2) and [3,5): rewrites in place, nothing to slide for; [6,9) may hold a moved block; [10,12) sits between shifts 0 and 7.
+    // [6,9) → 5000..10 000, [10,12) → 9000..13 007 (clamped): merged.
+    expect(scanRegions(known, shift, B, 13_000, 13_000, true)).toEqual([{ start: 5000, end: 13_000 }]);
+    // Without the check the short runs get their regions too.
+    expect(scanRegions(known, shift, B, 13_000, 13_000)).toEqual([{ start: 0, end: 13_000 }]);
+    // A run at the file's start has one neighbour only: it is slid for.
+    expect(scanRegions(Uint8Array.from([0, 1, 1]), Float64Array.from([NaN, 0, 0]), B, 3000, 3000, true)).toEqual([{ start: 0, end: 2000 }]);
+  });
+
   it('counts the missing bytes with a short last block', () => {
     expect(missingBytes(Uint8Array.from([1, 0, 0]), 1000, 2500)).toBe(1500);
   });
