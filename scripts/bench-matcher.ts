@@ -2,7 +2,7 @@
 // figures are steady where a whole sync's are not. A target of random blocks (synthetic records,
 // as zsyncmake would size them) against an unrelated random seed: nothing matches, every byte
 // costs a roll and a filter probe, and filter false hits cost a lookup.
-//   npx tsx scripts/bench-matcher.ts [--target-size 1073741824] [--block 2048] [--seed-size 67108864]
+//   npx tsx scripts/bench-matcher.ts [--target-size 1073741824] [--block 2048] [--seed-size 67108864] [--zeros]
 
 import { createMd4 } from '../src/engine/md4.js';
 import { BlockIndex } from '../src/engine/block-index.js';
@@ -32,7 +32,8 @@ const seedSize = arg('--seed-size', 64 << 20);
 const rounds = arg('--rounds', 3);
 const h = zsyncmakeHashLengths(targetSize, B);
 const N = Math.ceil(targetSize / B);
-const records = random(N * (h.rsumBytes + h.checksumBytes), 7);
+// --zeros: a target of zero blocks (all records alike), as in bench-sync's "zeros from a random seed".
+const records = process.argv.includes('--zeros') ? new Uint8Array(N * (h.rsumBytes + h.checksumBytes)) : random(N * (h.rsumBytes + h.checksumBytes), 7);
 const cf = { blockSize: B, length: targetSize, hashLengths: h, records } as ControlFile;
 const t0 = performance.now();
 const index = new BlockIndex(cf);

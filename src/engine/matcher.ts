@@ -72,18 +72,17 @@ const rolled = new Int32Array(3);
  * Window starts from x on (seq_matches 2): test each window's pair of weak sums against the
  * filter, roll both a byte, until the filter says "maybe" (STOP_FILTER), the window may be the
  * missing last block (STOP_LAST), the byte leaving equals the two entering at or after
- * noSkipUntil (STOP_UNIFORM, nothing rolled), or the window at limit - 1 said no (STOP_END,
- * returns limit). Returns the window start reached; sums and reason in `rolled`. Kept small and
+ * noSkipUntil (STOP_UNIFORM, nothing rolled), or the window at `stop` said no (STOP_END, nothing
+ * rolled). Returns the window start reached; sums and reason in `rolled`. Kept small and
  * apart from scan() so the JIT keeps everything in registers: this loop is the scan's cost on
  * data with nothing to reuse.
  */
 function rollPairs(
-  buf: Uint8Array, x: number, limit: number, r0: number, r1: number, B: number, outShift: number, mask: number,
+  buf: Uint8Array, x: number, stop: number, r0: number, r1: number, B: number, outShift: number, mask: number,
   filter: Int32Array, fShift: number, lastWeak: number, lastOpen: boolean, noSkipUntil: number,
 ): number {
   const masks = FILTER_MASKS;
   const B2 = 2 * B;
-  const stop = limit - 1;
   let why = STOP_END;
   for (;;) {
     const s0 = r0 & mask;
@@ -92,7 +91,7 @@ function rollPairs(
     const m = masks[h & 1023]!;
     if ((filter[h >>> fShift]! & m) === m) { why = STOP_FILTER; break; }
     if (lastOpen && s0 === lastWeak) { why = STOP_LAST; break; }
-    if (x >= stop) { x++; break; }
+    if (x >= stop) break;
     const out0 = buf[x]!;
     const mid = buf[x + B]!;
     const in1 = buf[x + B2]!;
@@ -111,11 +110,10 @@ function rollPairs(
 
 /** rollPairs for seq_matches 1: one window, its weak sum alone against the filter. */
 function rollSingles(
-  buf: Uint8Array, x: number, limit: number, r0: number, B: number, outShift: number, mask: number,
+  buf: Uint8Array, x: number, stop: number, r0: number, B: number, outShift: number, mask: number,
   filter: Int32Array, fShift: number, lastWeak: number, lastOpen: boolean, noSkipUntil: number,
 ): number {
   const masks = FILTER_MASKS;
-  const stop = limit - 1;
   let why = STOP_END;
   for (;;) {
     const s0 = r0 & mask;
@@ -124,7 +122,7 @@ function rollSingles(
     const m = masks[h & 1023]!;
     if ((filter[h >>> fShift]! & m) === m) { why = STOP_FILTER; break; }
     if (lastOpen && s0 === lastWeak) { why = STOP_LAST; break; }
-    if (x >= stop) { x++; break; }
+    if (x >= stop) break;
     const out0 = buf[x]!;
     const inb = buf[x + B]!;
     if (out0 === inb && x >= noSkipUntil) { why = STOP_UNIFORM; break; }
@@ -190,6 +188,12 @@ export class SeedMatcher {
   private base = 0;
   /** Set to record decisions (a worker's speculative scan). */
   log: ScanLog | undefined;
+  /**
+   * Set (a bit per block) to note the blocks whose own offset in the seed the scan rolled over
+   * with a different weak sum: the likely-offsets pass (local/seed-scan.ts) need not read them
+   * again there (it would compute the same sum). Not for the last block (it may be short).
+   */
+  ownMiss: Uint8Array | undefined;
   private header = -1; // where the decision being logged starts (its takes follow)
 
   constructor(
@@ -251,6 +255,7 @@ export class SeedMatcher {
     const known = this.known;
     const fShift = idx.filterShift;
     const lastWeak = N > 0 ? weak[N - 1]! : 0;
+    const own = this.ownMiss;
     // The last block is looked up alone (no successor to pair with) while it is missing.
     let lastOpen = N > 0 && !known[N - 1];
     let x = from;
@@ -292,9 +297,16 @@ export class SeedMatcher {
       // may be the last block, or the bytes leaving and entering are equal.
       let onlyLast = false; // the filter said no: only the last block (looked up alone) can match
       for (;;) {
+        // With ownMiss, also stop at the next window at a block's own offset in the seed.
+        let stop = limit - 1;
+        if (own) {
+          const r = (base + x) % B;
+          const aligned = r === 0 ? x : x + B - r;
+          if (aligned < stop) stop = aligned;
+        }
         x = seq2
-          ? rollPairs(buf, x, limit, r0, r1, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil)
-          : rollSingles(buf, x, limit, r0, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil);
+          ? rollPairs(buf, x, stop, r0, r1, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil)
+          : rollSingles(buf, x, stop, r0, B, outShift, mask, idx.filter, fShift, lastWeak, lastOpen, noSkipUntil);
         r0 = rolled[0]!;
         r1 = rolled[1]!;
         const why = rolled[2]!;
@@ -306,8 +318,12 @@ export class SeedMatcher {
         } else if (why === STOP_LAST) {
           onlyLast = true;
           break;
-        } else if (why === STOP_END) return x;
-        else {
+        } else if (why === STOP_END) {
+          if (x + 1 >= limit) return x + 1;
+          // The window at block id's own offset: its weak sum rules the block out there or not.
+          const id = (base + x) / B;
+          if (id < N - 1 && (r0 & mask) !== weak[id]) own![id >>> 3]! |= 1 << (id & 7);
+        } else {
           // A byte leaving equal to the one entering: through a uniform stretch (zeros, fill)
           // the sums stay as they are and the filter keeps saying no, so jump to its end.
           const end = firstOther(buf, x, limit - 1 + ctx, buf[x]!);

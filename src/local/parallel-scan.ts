@@ -103,7 +103,7 @@ export class ParallelScan {
       while (this.idle.length > 0 && dispatched < parts.length && !s.matcher.complete) {
         const worker = this.idle.pop()!;
         const part = dispatched++;
-        const job: ScanJob = { part, path, size, ...parts[part]!, known: s.matcher.known.slice() };
+        const job: ScanJob = { part, path, size, ...parts[part]!, known: s.matcher.known.slice(), ownMiss: s.matcher.ownMiss !== undefined };
         // Parts are handed out when this thread starts one of its own, with what it found so far.
         const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); wake?.(); };
         const onError = (error: Error): void => { done(); failed = error; wake?.(); };
@@ -129,6 +129,8 @@ export class ParallelScan {
         const r = results.get(part)!;
         results.delete(part);
         if (r.error !== undefined) throw new ZpumpError((r.code ?? 'E_IO') as ErrorCode, r.error);
+        const own = s.matcher.ownMiss;
+        if (own && r.ownMiss) for (let k = 0; k < own.length; k++) own[k]! |= r.ownMiss[k]!;
         await merger.merge(from, to, r.log);
       }
       this.work.parts++;

@@ -24,9 +24,11 @@ export interface ScanJob {
   from: number;
   to: number;
   known: Uint8Array;
+  /** Note blocks ruled out at their own offset (SeedMatcher.ownMiss), for this thread to merge. */
+  ownMiss: boolean;
 }
 
-export type ScanJobResult = { part: number; log: Float64Array; error?: undefined } | { part: number; error: string; code?: string };
+export type ScanJobResult = { part: number; log: Float64Array; ownMiss?: Uint8Array; error?: undefined } | { part: number; error: string; code?: string };
 
 const setup = workerData as ScanWorkerSetup;
 const shared = setup.index;
@@ -45,7 +47,7 @@ parentPort!.on('message', (job: ScanJob | 'close') => {
     return;
   }
   void run(job).then((result) => {
-    if (result.error === undefined) parentPort!.postMessage(result, [result.log.buffer as ArrayBuffer]);
+    if (result.error === undefined) parentPort!.postMessage(result, [result.log.buffer as ArrayBuffer, ...(result.ownMiss ? [result.ownMiss.buffer as ArrayBuffer] : [])]);
     else parentPort!.postMessage(result);
   });
 });
@@ -56,6 +58,8 @@ async function run(job: ScanJob): Promise<ScanJobResult> {
     const matcher = new SeedMatcher(index, md4, job.known);
     const log = new ScanLog();
     matcher.log = log;
+    // Weak sums at blocks' own offsets are facts about the seed, whatever the replay keeps.
+    if (job.ownMiss) matcher.ownMiss = new Uint8Array((index.count + 7) >>> 3);
     const fh = await open(job.path, 'r');
     try {
       await scanRange(fh, job.path, job.size, matcher, job.from, job.to, (id, buf, pos) => {
@@ -65,7 +69,7 @@ async function run(job: ScanJob): Promise<ScanJobResult> {
     } finally {
       await fh.close();
     }
-    return { part: job.part, log: log.toArray() };
+    return { part: job.part, log: log.toArray(), ownMiss: matcher.ownMiss };
   } catch (error) {
     const e = error as Error & { code?: string };
     return { part: job.part, error: e.message, code: e.code };
