@@ -97,15 +97,22 @@ export class ParallelScan {
     for (let from = 0; from < size; from += partSize) parts.push({ from, to: Math.min(size, from + partSize) });
     const results = new Map<number, ScanJobResult>();
     let wake: (() => void) | undefined;
-    let dispatched = 0;
+    const taken = new Uint8Array(parts.length); // handed to a worker or scanned here
+    let current = 0; // the part this thread is at
     let failed: unknown;
-    const dispatch = (): void => {
-      while (this.idle.length > 0 && dispatched < parts.length && !s.matcher.complete) {
+    // Idle workers take the first parts not taken from `first` on, with what was found so far.
+    const dispatch = (first: number): void => {
+      let part = first;
+      while (this.idle.length > 0 && !s.matcher.complete) {
+        while (part < parts.length && taken[part]) part++;
+        if (part >= parts.length) return;
+        taken[part] = 1;
         const worker = this.idle.pop()!;
-        const part = dispatched++;
         const job: ScanJob = { part, path, size, ...parts[part]!, known: s.matcher.known.slice(), ownMiss: s.matcher.ownMiss !== undefined };
-        // Parts are handed out when this thread starts one of its own, with what it found so far.
-        const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); wake?.(); };
+        // A worker done early takes a part further on at once, leaving the next one to this
+        // thread: this thread would otherwise wait for it there (when the worker is slower) or
+        // the worker idle until this thread's part ends (when it is faster).
+        const onMessage = (r: ScanJobResult): void => { done(); results.set(r.part, r); this.idle.push(worker); dispatch(current + 2); wake?.(); };
         const onError = (error: Error): void => { done(); failed = error; wake?.(); };
         const done = (): void => { worker.off('message', onMessage); worker.off('error', onError); };
         worker.on('message', onMessage);
@@ -116,11 +123,12 @@ export class ParallelScan {
     const merger = new Merger(fh, path, size, s, this.work);
     for (let part = 0; part < parts.length && !s.matcher.complete; part++) {
       const { from, to } = parts[part]!;
-      if (part >= dispatched) {
+      current = part;
+      if (!taken[part]) {
         // No worker has it: this thread scans it (its scan is the one-thread scan), and idle
         // workers take the parts after it meanwhile.
-        dispatched = part + 1;
-        dispatch();
+        taken[part] = 1;
+        dispatch(part + 1);
         await merger.scanOwn(to);
         this.work.ownParts++;
       } else {
