@@ -34,7 +34,15 @@ export interface PlacesWork {
 }
 
 const PIECE = 1 << 20;
-/** Pieces in flight per worker: one being checked while the next waits; plus one being hashed or checked here. */
+/** Blocks per piece at most (pieces of small blocks are cut shorter): the size of a slot's answer. */
+const MAX_BLOCKS = 2048;
+/** A slot's state in the shared answers (slot·ANSWER + 0; got and strong follow), as places-worker.ts writes them. */
+const POSTED = 1;
+const DONE = 2;
+const ANSWER = 4;
+// Node >= 16 has it; TypeScript's lib here does not declare it yet.
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array<SharedArrayBuffer>, at: number, value: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+/** Pieces in flight per worker (one being checked while the next waits); two more are hashed or checked here. */
 const PER_WORKER = 2;
 /** Below this many bytes of pieces a call stays on this thread (tryBlocksAt). */
 export const MIN_PARALLEL_BYTES = 8 << 20;
@@ -61,6 +69,10 @@ export class PlacesPool {
   private threads: Thread[] = [];
   private readonly levels: PlacesLevel[] = [];
   private slots: SharedArrayBuffer[] = [];
+  // Answers come back through shared memory (state, got, strong; found flags), not as messages: a
+  // message per piece cost up to 1 ms each on a busy machine (both threads contend for the port).
+  private answers: Int32Array<SharedArrayBuffer> = new Int32Array(new SharedArrayBuffer(0));
+  private found: Uint8Array<SharedArrayBuffer> = new Uint8Array(new SharedArrayBuffer(0));
   private output: PlacesOutput = { type: 'output', path: undefined };
   private nextJob = 0;
   private failed: Error | undefined;
@@ -116,7 +128,7 @@ export class PlacesPool {
   async tryAt(fh: FileHandle, seed: string, size: number, t: BlockTarget, level: number, tasks: readonly PlaceTask[]): Promise<void> {
     if (!this.levels.some((l) => l.level === level)) throw new ZpumpError('E_INTERNAL', `places level ${level} was never registered`);
     const B = t.index.blockSize;
-    const per = Math.max(1, Math.floor(PIECE / B));
+    const per = Math.max(1, Math.min(MAX_BLOCKS, Math.floor(PIECE / B)));
     this.start(per * B);
     const queue: Piece[] = [];
     const free = this.slots.map((_, i) => i);
@@ -176,12 +188,22 @@ export class PlacesPool {
   private send(slot: number, path: string, from: number, length: number, level: number, first: number, wanted: Uint8Array, shift: number, write: boolean): Piece {
     const job = this.nextJob++;
     const thread = this.threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const answers = this.answers;
+    const found = this.found;
     const result = new Promise<PlacesResult>((resolve, reject) => {
       if (this.failed) return reject(this.failed);
       if (thread.pending.size === 0) thread.worker.ref();
       thread.pending.set(job, { resolve, reject });
+      Atomics.store(answers, slot * ANSWER, POSTED);
       const msg: PlacesJob = { type: 'check', job, level, slot, path, from, length, first, wanted, write };
       thread.worker.postMessage(msg);
+      const wait = waitAsync(answers, slot * ANSWER, POSTED);
+      void Promise.resolve(wait.value).then(() => {
+        // FAILED: the reason comes as a message (the handler below settles the job).
+        if (Atomics.load(answers, slot * ANSWER) !== DONE || !thread.pending.has(job)) return;
+        this.settle(thread, job);
+        resolve({ job, got: answers[slot * ANSWER + 1]!, strong: answers[slot * ANSWER + 2]!, found: found.slice(slot * MAX_BLOCKS, slot * MAX_BLOCKS + wanted.length) });
+      });
     });
     result.catch(() => undefined); // reported when its turn comes, not as unhandled
     return { slot, first, shift, wanted, written: write, result };
@@ -200,9 +222,7 @@ export class PlacesPool {
       };
       worker.on('message', (r: PlacesResult) => {
         const p = thread.pending.get(r.job);
-        thread.pending.delete(r.job);
-        // An idle worker never keeps the process alive; one with work does, until it answers.
-        if (thread.pending.size === 0) worker.unref();
+        this.settle(thread, r.job);
         p?.resolve(r);
       });
       worker.on('error', fail);
@@ -214,10 +234,20 @@ export class PlacesPool {
       fresh = true;
     }
     if (fresh || (this.slots[0]?.byteLength ?? 0) < pieceBytes) {
-      if ((this.slots[0]?.byteLength ?? 0) < pieceBytes) this.slots = Array.from({ length: PER_WORKER * this.count + 1 }, () => new SharedArrayBuffer(pieceBytes));
-      const msg: PlacesSlots = { type: 'slots', memory: this.slots };
+      if ((this.slots[0]?.byteLength ?? 0) < pieceBytes) {
+        this.slots = Array.from({ length: PER_WORKER * this.count + 2 }, () => new SharedArrayBuffer(pieceBytes));
+        this.answers = new Int32Array(new SharedArrayBuffer(this.slots.length * ANSWER * 4));
+        this.found = new Uint8Array(new SharedArrayBuffer(this.slots.length * MAX_BLOCKS));
+      }
+      const msg: PlacesSlots = { type: 'slots', memory: this.slots, answers: this.answers.buffer, found: this.found.buffer, maxBlocks: MAX_BLOCKS };
       for (const t of this.threads) t.worker.postMessage(msg);
     }
+  }
+
+  private settle(thread: Thread, job: number): void {
+    if (!thread.pending.delete(job)) return;
+    // An idle worker never keeps the process alive; one with work does, until it answers.
+    if (thread.pending.size === 0) thread.worker.unref();
   }
 
   /** The workers exit (after their last check); the pool can start new ones. */

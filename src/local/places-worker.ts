@@ -11,6 +11,11 @@ import type { HashLengths } from '../format/hash-lengths.js';
 import { checkPiece, RecordsView } from './piece-check.js';
 import { isAllZero } from './seed-scan.js';
 
+// A slot's answer in shared memory: state, bytes read, strong hashes (local/parallel-places.ts reads it).
+const DONE = 2;
+const FAILED = 3;
+const ANSWER = 4;
+
 /** One signature's blocks (a two-level sync has two), sent once before the checks that use it. */
 export interface PlacesLevel {
   type: 'level';
@@ -33,6 +38,11 @@ export interface PlacesOutput {
 export interface PlacesSlots {
   type: 'slots';
   memory: SharedArrayBuffer[];
+  /** Per slot: state (POSTED, DONE, FAILED), bytes read, strong hashes (Int32 ×4). */
+  answers: SharedArrayBuffer;
+  /** Per slot: maxBlocks found flags. */
+  found: SharedArrayBuffer;
+  maxBlocks: number;
 }
 
 export interface PlacesJob {
@@ -69,6 +79,9 @@ interface Level {
 
 const levels = new Map<number, Level>();
 let slots: SharedArrayBuffer[] = [];
+let answers: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let foundFlags: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
+let maxBlocks = 0;
 let file: { path: string; fd: number } | undefined;
 let output: number | undefined;
 // Messages are handled in order: a level's hasher is made before any check of it runs.
@@ -84,7 +97,12 @@ parentPort!.on('message', (msg: PlacesLevel | PlacesSlots | PlacesOutput | Place
     return;
   }
   queue = queue.then(() => {
-    if (msg.type === 'slots') slots = msg.memory;
+    if (msg.type === 'slots') {
+      slots = msg.memory;
+      answers = new Int32Array(msg.answers);
+      foundFlags = new Uint8Array(msg.found);
+      maxBlocks = msg.maxBlocks;
+    }
     else if (msg.type === 'output') setOutput(msg.path);
     else if (msg.type === 'level') return addLevel(msg);
     else check(msg);
@@ -138,9 +156,17 @@ function check(job: PlacesJob): void {
         if (!isAllZero(data, k * B, len)) writeSync(output, data, k * B, len, (job.first + k) * B);
       }
     }
-    parentPort!.postMessage({ job: job.job, got, found, strong } satisfies PlacesResult, [found.buffer as ArrayBuffer]);
+    // The answer goes through shared memory: a message per piece costs more than the piece.
+    foundFlags.set(found, job.slot * maxBlocks);
+    const at = job.slot * ANSWER;
+    answers[at + 1] = got;
+    answers[at + 2] = strong;
+    Atomics.store(answers, at, DONE);
+    Atomics.notify(answers, at);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     parentPort!.postMessage({ job: job.job, got, found, strong, error: { message: e.message, writing, ...(e.code ? { code: e.code } : {}) } } satisfies PlacesResult);
+    Atomics.store(answers, job.slot * ANSWER, FAILED);
+    Atomics.notify(answers, job.slot * ANSWER);
   }
 }
