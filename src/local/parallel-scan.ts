@@ -47,6 +47,7 @@ export class ParallelScan {
   // Threads start with each seed worth cutting: a small sync never pays for them.
   private constructor(
     private readonly spawn: () => Worker,
+    private readonly release: () => void,
     private readonly count: number,
     private readonly partBytes: number | undefined,
   ) {}
@@ -64,18 +65,26 @@ export class ParallelScan {
     // for the thread itself: as many as fit in WORKERS_RSS.
     const count = Math.min(threads - 1, Math.floor(WORKERS_RSS / (WORKER_RSS + 6 * index.count)));
     if (count < 1 || !url || index.blockSize > MAX_BLOCK) return undefined;
-    const records = new SharedArrayBuffer(cf.records.length);
-    new Uint8Array(records).set(cf.records);
-    const setup: ScanWorkerSetup = { index: index.share(records, cf.hashLengths), strongHash: strongHashOf(cf), outPath };
-    // A small young generation: the scan allocates little, and each MB here is RSS per thread.
-    const spawn = (): Worker => new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
-    return new ParallelScan(spawn, count, partBytes);
+    // The records' copy in shared memory lives while threads do (4 MiB at 524 288 blocks: not
+    // through the fetch that follows the scan).
+    let setup: ScanWorkerSetup | undefined;
+    const spawn = (): Worker => {
+      if (!setup) {
+        const records = new SharedArrayBuffer(cf.records.length);
+        new Uint8Array(records).set(cf.records);
+        setup = { index: index.share(records, cf.hashLengths), strongHash: strongHashOf(cf), outPath };
+      }
+      // A small young generation: the scan allocates little, and each MB here is RSS per thread.
+      return new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } });
+    };
+    return new ParallelScan(spawn, () => { setup = undefined; }, count, partBytes);
   }
 
   /** Workers close their handle on the output file, then exit. */
   async close(): Promise<void> {
     const workers = this.workers.splice(0);
     this.idle.length = 0;
+    this.release();
     await Promise.all(workers.map(async (w) => {
       const exited = new Promise((resolve) => w.once('exit', resolve));
       w.postMessage('close');
