@@ -121,6 +121,8 @@ export interface SyncOptions {
   beforeCommit?: (tempPath: string) => Promise<void>;
   /** Threads scanning the seeds (js engine); default: one per core; 1: this thread only. */
   threads?: number;
+  /** A two-level message's fine signature, whole and checked against its identity (pump/signature-reuse.ts): no record fetched again. */
+  fineControl?: ControlFile;
   onProgress?: (phase: 'scan' | 'fetch', done: number, total: number) => void;
 }
 
@@ -170,7 +172,10 @@ export async function sync(options: SyncOptions): Promise<SyncOutcome> {
   const fine = message ? fineSignatureOf(message, rules) : undefined;
   if (fine && 'url' in fine && options.engine !== 'zsync') {
     const { twoLevelSync } = await import('./backends/two-level-sync.js');
-    const result = await twoLevelSync({ ...request, fine: { url: fine.url, size: fine.size, blockSize: fine.blockSize }, size: message!.size, ...(identity ? { identity } : {}) });
+    const result = await twoLevelSync({
+      ...request, fine: { url: fine.url, size: fine.size, blockSize: fine.blockSize }, size: message!.size, ...(identity ? { identity } : {}),
+      ...(options.fineControl ? { fineWhole: options.fineControl } : {}),
+    });
     return done(result, dataUrl);
   }
   const canUseZsync = (tool: ToolInfo): boolean => dataUrls.some(zsyncCanFetch) && control.length > 0 && !clientCannotRead(tool, control);

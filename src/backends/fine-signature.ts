@@ -53,14 +53,8 @@ export async function fetchFineRecords(
   const source = await openRangeSource(ref.url, transport);
   try {
     const { control, headerLength, bytes: first } = await readHeader(source, ref, size, spent);
-    if (control.gzip) throw stale(ref.url, 'describes gzip-inside data');
-    if (control.length !== coarse.length) throw stale(ref.url, `describes ${control.length} bytes, the coarse signature ${coarse.length}: it was published again since the message`);
-    const sameSha1 = control.sha1 !== undefined && control.sha1 === coarse.sha1;
-    const sameFileHash = control.fileHash !== undefined && coarse.fileHash !== undefined && control.fileHash.algorithm === coarse.fileHash.algorithm && control.fileHash.hex === coarse.fileHash.hex;
-    if (!sameSha1 && !sameFileHash) throw stale(ref.url, 'names another SHA-1 than the coarse signature (or none): it was published again since the message');
-    if (control.blockSize !== ref.blockSize) throw stale(ref.url, `has block size ${control.blockSize}, the message says ${ref.blockSize}`);
+    sameFile(ref, coarse, control);
     const count = blockCount(control.length, control.blockSize);
-    if (count > MAX_FINE_BLOCKS) throw stale(ref.url, `has ${count} blocks, more than zpump indexes (${MAX_FINE_BLOCKS})`);
     const recLen = recordLength(control.hashLengths);
     if (headerLength + count * recLen !== size) throw stale(ref.url, `should be ${headerLength + count * recLen} bytes by its header, the message says ${size}`);
     const needed = neededFor(control);
@@ -86,6 +80,39 @@ export async function fetchFineRecords(
   } finally {
     await source.close();
   }
+}
+
+/**
+ * A fine signature the caller already holds whole (fetched once to be kept for the next version
+ * and checked against its identity in the message, pump/signature-reuse.ts): the same checks as
+ * fetchFineRecords makes of a header, and no record fetched again.
+ */
+export function fineFromWhole(
+  ref: FineSignatureRef,
+  coarse: ControlFile,
+  whole: ControlFile,
+  neededFor: (fine: ControlFile) => Uint8Array,
+): FineRecords & { needed: Uint8Array } {
+  if (!isPowerOfTwo(ref.blockSize) || ref.blockSize > coarse.blockSize || coarse.blockSize % ref.blockSize !== 0) {
+    throw stale(ref.url, `has block size ${ref.blockSize}, which does not divide the coarse ${coarse.blockSize}`);
+  }
+  sameFile(ref, coarse, whole);
+  // Shared memory: the threads that check blocks read the records where they are.
+  const records = new Uint8Array(new SharedArrayBuffer(whole.records.length));
+  records.set(whole.records);
+  return { control: { ...whole, records }, bytes: 0, requests: 0, records: 0, needed: neededFor(whole) };
+}
+
+/** Refuses a fine signature for another file, version or geometry than the coarse one and the message say. */
+function sameFile(ref: FineSignatureRef, coarse: ControlFile, control: ControlFile): void {
+  if (control.gzip) throw stale(ref.url, 'describes gzip-inside data');
+  if (control.length !== coarse.length) throw stale(ref.url, `describes ${control.length} bytes, the coarse signature ${coarse.length}: it was published again since the message`);
+  const sameSha1 = control.sha1 !== undefined && control.sha1 === coarse.sha1;
+  const sameFileHash = control.fileHash !== undefined && coarse.fileHash !== undefined && control.fileHash.algorithm === coarse.fileHash.algorithm && control.fileHash.hex === coarse.fileHash.hex;
+  if (!sameSha1 && !sameFileHash) throw stale(ref.url, 'names another SHA-1 than the coarse signature (or none): it was published again since the message');
+  if (control.blockSize !== ref.blockSize) throw stale(ref.url, `has block size ${control.blockSize}, the message says ${ref.blockSize}`);
+  const count = blockCount(control.length, control.blockSize);
+  if (count > MAX_FINE_BLOCKS) throw stale(ref.url, `has ${count} blocks, more than zpump indexes (${MAX_FINE_BLOCKS})`);
 }
 
 /** The header, and every byte read to get it (the first records come along). */

@@ -22,7 +22,7 @@ import { scanFine } from '../local/fine-scan.js';
 import { PlacesPool } from '../local/parallel-places.js';
 import { availableParallelism } from 'node:os';
 import { fetchMissing, type FetchOutcome } from './fetch-missing.js';
-import { fetchFineRecords, type FineSignatureRef } from './fine-signature.js';
+import { fetchFineRecords, fineFromWhole, type FineSignatureRef } from './fine-signature.js';
 import type { SyncRequest, SyncResult, TwoLevelReport } from './types.js';
 import { wholeDownload } from './whole-download.js';
 
@@ -31,6 +31,8 @@ export interface TwoLevelRequest extends SyncRequest {
   /** The message's size and identity: the last resort is a whole download checked against them. */
   size: number;
   identity?: { method: 'sha512' | 'md5'; value: string };
+  /** The fine signature whole, already checked against its identity (kept for the next version): used instead of fetching records. */
+  fineWhole?: ControlFile;
 }
 
 interface AttemptState {
@@ -164,7 +166,8 @@ async function fineLevel(
 ): Promise<{ fetched?: FetchOutcome; dataBytes: number } | undefined> {
   let fine;
   try {
-    fine = await fetchFineRecords(request.fine, cf, (f) => neededFineBlocks(coarseKnown, cf.blockSize, f.blockSize, cf.length), request.transport, spent);
+    const neededFor = (f: ControlFile): Uint8Array => neededFineBlocks(coarseKnown, cf.blockSize, f.blockSize, cf.length);
+    fine = request.fineWhole ? fineFromWhole(request.fine, cf, request.fineWhole, neededFor) : await fetchFineRecords(request.fine, cf, neededFor, request.transport, spent);
   } catch (error) {
     // Whatever is wrong with the fine file (absent, unreachable, unreadable, stale, malformed), the coarse level still works.
     if (!isZpumpError(error) || error.code === 'E_INTERNAL') throw error;

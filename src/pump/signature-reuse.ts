@@ -49,9 +49,10 @@ export async function syncReusingSignature(
       return fine ? { ...reused, bytesFetched: reused.bytesFetched + fine.bytes, signatureBytes: fine.bytes } : reused;
     }
   }
-  const result = await sync(options);
-  // Kept for next time; a two-level sync fetched only some fine records, so the whole fine file
-  // is fetched here when it was not already.
+  // The fine file, fetched whole to be kept, also serves the two-level sync: no record of it fetched twice.
+  const synced = await sync(fine ? { ...options, fineControl: fine.control } : options);
+  const result = fine ? { ...synced, bytesFetched: synced.bytesFetched + fine.bytes, signatureBytes: (synced.signatureBytes ?? 0) + fine.bytes } : synced;
+  // Kept for next time; when the whole fine file could not be had before, it is tried again here.
   if (!control && twoLevel && !fine) control = (await fetchFine(message, options))?.control;
   if (control) await remember(where, options.target, control);
   return result;

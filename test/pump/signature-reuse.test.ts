@@ -207,6 +207,37 @@ describe.skipIf(!requireTool('nginx', 'nginx-light'))('subscriber: the signature
     expect(same(await readFile(join(sub, relPath)), v2)).toBe(true);
   });
 
+  it('a copy zpump did not write (nothing kept): the fine file is fetched once, whole, and the two-level sync uses it', async () => {
+    const relPath = `two${n++}.bin`;
+    const sub = join(tmp.path, `sub-${relPath}`);
+    await mkdir(sub);
+    const s = await subscriberFor(sub);
+    const target = join(sub, relPath);
+    await writeFile(target, v1); // brought by other means: no kept signature for it
+    await utimes(target, (mtime - 3600_000) / 1000, (mtime - 3600_000) / 1000);
+    const path = join(pub, relPath);
+    await writeFile(path, v2);
+    mtime += 60_000;
+    await utimes(path, mtime / 1000, mtime / 1000);
+    const { message } = await buildFileMessage({ path, root: pub, baseUrl: nginx.url.replace(/\/$/, ''), levels: 2 });
+    const fineSize = message.zsync!.fine!.size;
+    const before = { ...counts(), fetched: fineStats.fetched };
+    await nginx.clearLog();
+    const report = await s.apply(message);
+    const log = await nginx.readLog();
+    expect(same(await readFile(target), v2)).toBe(true);
+    expect(delta(before)).toEqual({ reused: 0, redone: 0, ignored: 1 });
+    expect(fineStats.fetched - before.fetched).toBe(1);
+    // One request for the fine file, the whole of it; none for its records again.
+    const fine = log.filter((e) => e.path.endsWith('.zsync'));
+    expect(fine.map((e) => e.bodyBytesSent)).toEqual([fineSize]);
+    expect(report).toMatchObject({ action: 'delta', engine: 'js' });
+    const data = log.filter((e) => !e.path.endsWith('.zsync')).reduce((t, e) => t + e.bodyBytesSent, 0);
+    expect(data).toBeLessThan(SIZE / 10);
+    // The fine file counts as fetched.
+    expect(report.bytesFetched!).toBeGreaterThanOrEqual(fineSize + data - 4096);
+  });
+
   it('a removal drops the kept signature with the file', async () => {
     const t = await atVersion1();
     expect(await readdir(signatureCacheDir(t.sub))).toHaveLength(1);
