@@ -15,6 +15,7 @@ import { isAllZero } from './seed-scan.js';
 const DONE = 2;
 const FAILED = 3;
 const ANSWER = 4;
+const WRITE_PIECE = 256 << 10;
 
 /** One signature's blocks (a two-level sync has two), sent once before the checks that use it. */
 export interface PlacesLevel {
@@ -153,7 +154,9 @@ function check(job: PlacesJob): void {
       for (let k = 0; k < found.length; k++) {
         if (!found[k]) continue;
         const len = Math.min(B, l.records.length - (job.first + k) * B);
-        if (!isAllZero(data, k * B, len)) writeSync(output, data, k * B, len, (job.first + k) * B);
+        if (isAllZero(data, k * B, len)) continue;
+        // From shared memory, one large write costs several times a few smaller ones here (2 MiB: ~3 ms against ~0.25).
+        for (let at = 0; at < len; at += WRITE_PIECE) writeSync(output, data, k * B + at, Math.min(WRITE_PIECE, len - at), (job.first + k) * B + at);
       }
     }
     // The answer goes through shared memory: a message per piece costs more than the piece.
