@@ -7,19 +7,11 @@ import { join } from 'node:path';
 import { dir, type DirectoryResult } from 'tmp-promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { seededBytes } from '../helpers/data.js';
+import { scattered, seededBytes } from '../helpers/data.js';
 import { startNginx, type NginxServer } from '../helpers/nginx.js';
 import { requireTool } from '../helpers/require-tool.js';
 
 const hasTools = requireTool('nginx', 'nginx-light') && requireTool('zsync', 'zsync') && requireTool('zsyncmake', 'zsync');
-
-function scattered(data: Uint8Array, fraction: number, seed: number): Uint8Array {
-  const out = new Uint8Array(data);
-  const edits = Math.max(1, Math.round((data.length * fraction) / 4096));
-  const noise = seededBytes(4096, seed);
-  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
-  return out;
-}
 
 const concat = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -34,3 +34,18 @@ export function seededBytes(n: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+/** `data` with `edits` 4 KiB pieces rewritten, spread evenly (the benchmarks' "scattered rewrites"). */
+export function scatteredEdits(data: Uint8Array, edits: number, seed: number): Uint8Array {
+  const out = new Uint8Array(data);
+  const noise = seededBytes(4096, seed);
+  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
+  return out;
+}
+
+/** `data` with `fraction` of it rewritten in scattered 4 KiB pieces (at least one). */
+export function scattered(data: Uint8Array, fraction: number, seed: number): Uint8Array {
+  return scatteredEdits(data, Math.max(1, Math.round((data.length * fraction) / 4096)), seed);
+}
+
+export const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.length)));

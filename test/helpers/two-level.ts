@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { make } from '../../src/api.js';
 import { renderAnnouncement, v03Time } from '../../src/format/announcement.js';
 import { runCli } from './cli.js';
-import { seededBytes } from './data.js';
+import { concat, scattered, seededBytes } from './data.js';
 import { startNginx, type NginxServer } from './nginx.js';
 import { startSshd, type SshdServer } from './sshd.js';
 
@@ -18,17 +18,9 @@ export const FINE = 2048;
 export const SIZE = (4 << 20) + 777; // a last partial block at both levels
 export const OLD = seededBytes(SIZE, 21);
 
-export const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.length)));
+export { concat, scattered };
 export const sha512 = (data: Uint8Array): string => createHash('sha512').update(data).digest('base64');
 export const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
-
-export function scattered(data: Uint8Array, fraction: number, seed: number): Uint8Array {
-  const out = new Uint8Array(data);
-  const edits = Math.max(1, Math.round((data.length * fraction) / 4096));
-  const noise = seededBytes(4096, seed);
-  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
-  return out;
-}
 
 /** `data` with `n` bytes flipped at `offset`. */
 export function flipped(data: Uint8Array, offset: number, n = 1): Uint8Array {

@@ -50,7 +50,7 @@ describe('BlockAssembler', () => {
   it('a bad block stops the piece; the good ones before it are written and known', async () => {
     const { data, calls, known, assembler } = await setup(8 * B);
     const sent = data.slice();
-    sent[4 * B + 10] ^= 1;
+    sent[4 * B + 10] = sent[4 * B + 10]! ^ 1;
     expect(() => assembler.accept({ offset: 0, data: sent })).toThrow(/block 4 .*do not match/);
     expect(calls).toEqual(['at 0+4']);
     expect([...known]).toEqual([1, 1, 1, 1, 0, 0, 0, 0]);

@@ -16,19 +16,10 @@ import { scanCoarse } from '../../src/local/coarse-scan.js';
 import { tryBlocksAt, type BlockTarget } from '../../src/local/likely-places.js';
 import { PlacesPool, type PlaceTask } from '../../src/local/parallel-places.js';
 import { controlOf } from '../helpers/control-files.js';
-import { seededBytes } from '../helpers/data.js';
+import { concat, scatteredEdits, seededBytes } from '../helpers/data.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-const concat = (...parts: Uint8Array[]): Uint8Array => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.length)));
-
-function scattered(data: Uint8Array, edits: number, seed: number): Uint8Array {
-  const out = new Uint8Array(data);
-  const noise = seededBytes(4096, seed);
-  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
-  return out;
-}
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'zpump-parallel-places-')); });
@@ -113,7 +104,7 @@ describe('places checked on a worker thread equal the one-thread check', () => {
   it('in place, with scattered rewrites and a last partial block', async () => {
     const B = 4 * KiB;
     const n = Math.ceil(old.length / B);
-    const { one, many, work, inFile } = await placesBoth(scattered(old, 40, 2), old, B, [{ first: 0, last: n, shift: 0 }]);
+    const { one, many, work, inFile } = await placesBoth(scatteredEdits(old, 40, 2), old, B, [{ first: 0, last: n, shift: 0 }]);
     expect(many).toEqual(one);
     expect(one.known.filter((k) => k === 0).length).toBeGreaterThanOrEqual(40); // the rewrites stay missing
     expect(one.known[n - 1]).toBe(1);
@@ -137,7 +128,7 @@ describe('places checked on a worker thread equal the one-thread check', () => {
 
   it('this thread checking every other piece gives the same, and so does a seed shorter than the target', async () => {
     const B = 8 * KiB;
-    const target = scattered(old, 9, 5);
+    const target = scatteredEdits(old, 9, 5);
     const n = Math.ceil(target.length / B);
     const half = await placesBoth(target, old, B, [{ first: 0, last: n, shift: 0 }], () => false, 2);
     expect(half.many).toEqual(half.one);
@@ -151,7 +142,7 @@ describe('places checked on a worker thread equal the one-thread check', () => {
   it('coarse blocks (a piece holds one block) and a level that was never registered', async () => {
     const B = 1 * MiB;
     const n = Math.ceil(old.length / B);
-    const { one, many } = await placesBoth(scattered(old, 2, 6), old, B, [{ first: 0, last: n, shift: 0 }]);
+    const { one, many } = await placesBoth(scatteredEdits(old, 2, 6), old, B, [{ first: 0, last: n, shift: 0 }]);
     expect(many).toEqual(one);
     const pool = PlacesPool.create(2)!;
     const { t } = await targetOf(old, B, () => false);

@@ -16,7 +16,7 @@ import { ParallelScan } from '../../src/local/parallel-scan.js';
 import { scanSeedFile } from '../../src/local/seed-scan.js';
 import type { ControlFile } from '../../src/format/control-file.js';
 import { zsyncmakeHashLengths } from '../../src/format/hash-lengths.js';
-import { seededBytes } from '../helpers/data.js';
+import { scatteredEdits, seededBytes } from '../helpers/data.js';
 import { controlOf } from '../helpers/control-files.js';
 
 const KiB = 1024;
@@ -26,13 +26,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
-
-function scattered(data: Uint8Array, edits: number, seed: number): Uint8Array {
-  const out = new Uint8Array(data);
-  const noise = seededBytes(4096, seed);
-  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
   return out;
 }
 
@@ -118,7 +111,7 @@ describe('seed scan on worker threads equals the one-thread scan', () => {
   });
 
   it('insertions and scattered rewrites (matches straddle part boundaries at odd offsets)', async () => {
-    const next = scattered(concat(old.subarray(0, 5000), seededBytes(16, 3), old.subarray(5000)), 12, 4);
+    const next = scatteredEdits(concat(old.subarray(0, 5000), seededBytes(16, 3), old.subarray(5000)), 12, 4);
     await expectSameAsOneThread(next, [concat(seededBytes(333, 5), old)], 64 * KiB, MiB);
     await expectSameAsOneThread(next, [old], 2 * KiB, 256 * KiB);
   });

@@ -15,7 +15,7 @@ import { fingerprintOf, knownHostsEntries, normalizeFingerprint } from '../../sr
 import { createSftpSource, parseSftpUrl } from '../../src/transport/sftp.js';
 import type { ByteRange, RangeChunk } from '../../src/transport/types.js';
 import { runCli } from '../helpers/cli.js';
-import { seededBytes } from '../helpers/data.js';
+import { scatteredEdits, seededBytes } from '../helpers/data.js';
 import { requireTool } from '../helpers/require-tool.js';
 import { startSshd, type SshdServer } from '../helpers/sshd.js';
 
@@ -83,13 +83,6 @@ describe('known_hosts', () => {
 });
 
 const hasSshd = requireTool('sshd', 'openssh-server') && requireTool('ssh-keygen', 'openssh-client') && requireTool('ssh-agent', 'openssh-client');
-
-function scattered(data: Uint8Array, edits: number, seed: number): Uint8Array {
-  const out = new Uint8Array(data);
-  const noise = seededBytes(4096, seed);
-  for (let i = 0; i < edits; i++) out.set(noise, Math.floor(((i + 0.37) / edits) * (data.length - 4096)));
-  return out;
-}
 
 describe.skipIf(!hasSshd)('sftp against OpenSSH sshd', () => {
   let tmp: DirectoryResult;
@@ -265,7 +258,7 @@ describe.skipIf(!hasSshd)('sftp against OpenSSH sshd', () => {
 
     beforeAll(async () => {
       old = seededBytes(size, 7);
-      next = scattered(old, 40, 8); // 40 × 4 KiB rewritten: ~0.3 % of the file
+      next = scatteredEdits(old, 40, 8); // 40 × 4 KiB rewritten: ~0.3 % of the file
       dataFile = join(srv, 'big.bin');
       await writeFile(dataFile, next);
       control = join(work, 'big.bin.zsync');
