@@ -10,6 +10,7 @@ import { createStrongHasher, type StrongHashName, type StrongHasher } from '../e
 import type { HashLengths } from '../format/hash-lengths.js';
 import { checkPiece, RecordsView } from './piece-check.js';
 import { isAllZero } from './seed-scan.js';
+import { openOwnTemp } from './temp-owner.js';
 
 // A slot's answer in shared memory: state, bytes read, strong hashes (local/parallel-places.ts reads it).
 const DONE = 2;
@@ -118,7 +119,7 @@ async function addLevel(m: PlacesLevel): Promise<void> {
 function setOutput(path: string | undefined): void {
   if (output !== undefined) closeSync(output);
   output = undefined;
-  if (path !== undefined) output = openSync(path, 'r+');
+  if (path !== undefined) output = openOwnTemp(path);
 }
 
 function read(path: string, data: Uint8Array, from: number): number {

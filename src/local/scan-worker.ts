@@ -2,13 +2,14 @@
 // found), writes the blocks it finds straight into the output file, and returns its decisions
 // for the main thread to replay in file order (local/parallel-scan.ts).
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockIndex, type SharedBlockIndex } from '../engine/block-index.js';
 import { ScanLog, SeedMatcher } from '../engine/matcher.js';
 import { createStrongHasher, type StrongHashName } from '../engine/strong-hash.js';
 import { scanRange, zeroTest, type ScanBuffers } from './seed-scan.js';
+import { openOwnTemp } from './temp-owner.js';
 
 export interface ScanWorkerSetup {
   /** The main thread's block index (records, weak sums, chains, filter), read in place. */
@@ -34,7 +35,7 @@ const setup = workerData as ScanWorkerSetup;
 const shared = setup.index;
 const index = new BlockIndex({ blockSize: shared.blockSize, length: shared.length, hashLengths: shared.hashLengths, records: new Uint8Array(shared.records) }, shared);
 const md4 = await createStrongHasher(setup.strongHash);
-const out = openSync(setup.outPath, 'r+');
+const out = openOwnTemp(setup.outPath);
 const B = shared.blockSize;
 const PIECE = 256 << 10;
 const buffers: ScanBuffers = {};

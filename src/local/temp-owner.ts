@@ -4,6 +4,7 @@
 // the name, one sync used to delete another's live file.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 
@@ -76,4 +77,21 @@ export function processAlive(pid: number): boolean {
 export function ownerGone(owner: TempOwner, mtimeMs: number, now = Date.now()): boolean {
   if (owner.host === HOST_LABEL) return !processAlive(owner.pid);
   return now - mtimeMs > FOREIGN_STALE_MS;
+}
+
+/**
+ * Open our own temporary for writing from another thread, which gets only its name: not through
+ * a symlink, and only a file of ours with no other name (whoever can write in the folder could
+ * otherwise rename a link to some other file over the temporary, and the thread would write into
+ * that file). The main thread's final check and rename are re-checked as always.
+ */
+export function openOwnTemp(path: string): number {
+  const fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
+  const st = fstatSync(fd);
+  const mine = process.getuid === undefined || st.uid === process.getuid();
+  if (!st.isFile() || st.nlink !== 1 || !mine) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${path} is no longer the temporary zpump made (a link or another file took its name)`), { code: 'E_NOT_OWN_TEMP' });
+  }
+  return fd;
 }

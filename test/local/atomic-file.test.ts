@@ -3,13 +3,14 @@
 // temporaries with it.
 
 import { execa } from 'execa';
-import { chmod, mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { closeSync } from 'node:fs';
+import { chmod, link, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dir, type DirectoryResult } from 'tmp-promise';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDir, createTempFile, removeStaleTemps } from '../../src/local/atomic-file.js';
-import { HOST_LABEL, tempOwnerOf } from '../../src/local/temp-owner.js';
+import { HOST_LABEL, openOwnTemp, tempOwnerOf } from '../../src/local/temp-owner.js';
 
 let tmp: DirectoryResult;
 beforeEach(async () => {
@@ -158,5 +159,22 @@ describe('createTempDir', () => {
     await d.remove();
     await d.remove();
     expect(await readdir(tmp.path)).toEqual([]);
+  });
+});
+
+describe('openOwnTemp: a worker thread opening the temporary by its name', () => {
+  it('opens our temporary, and refuses a symlink or a second name put in its place', async () => {
+    const temp = await createTempFile(join(tmp.path, 'd.bin'));
+    closeSync(openOwnTemp(temp.path));
+    const victim = join(tmp.path, 'victim.bin');
+    await writeFile(victim, 'keep me');
+    await rm(temp.path);
+    await symlink(victim, temp.path);
+    expect(() => openOwnTemp(temp.path)).toThrow(/ELOOP|symbolic link/);
+    await rm(temp.path);
+    await link(victim, temp.path); // a hard link renamed over the temporary: the same file as the victim
+    expect(() => openOwnTemp(temp.path)).toThrow(/no longer the temporary zpump made/);
+    expect(await readFile(victim, 'utf8')).toBe('keep me');
+    await temp.discard();
   });
 });
